@@ -1,0 +1,106 @@
+"""Read the hub's configuration from `INGANG_*` environment variables, once, at start-up.
+
+Every setting has a default that gives the embedded default (SQLite file, in-process workers,
+dev IdP, demo data), so `ingang serve` works on a fresh machine with nothing configured.
+The README lists the same variables; `Settings.describe()` is what it was written from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+def _bool(value: str) -> bool:
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.strip().lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The hub's configuration; build it with `Settings.from_env()`."""
+
+    database_url: str = "sqlite:///var/ingang.db"
+    mode: str = "development"
+    base_url: str = ""
+    auto_migrate: bool | None = None
+    demo_data: bool = True
+    bundle_max_entries: int = 1000
+    max_body_bytes: int = 10 * 1024 * 1024
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    db_pool_size: int = 10
+    log_level: str = "info"
+
+    _help = {
+        "database_url": "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+        "mode": "development or production (production refuses the dev IdP and demo data)",
+        "base_url": "public FHIR base URL, e.g. https://hub.region.se/fhir (default: from the request)",
+        "auto_migrate": "run migrations at start-up (default: on for SQLite, off for PostgreSQL)",
+        "demo_data": "load demo regions, units and staff on start (default: on in development)",
+        "bundle_max_entries": "largest transaction or batch Bundle accepted, in entries",
+        "max_body_bytes": "largest request body accepted, in bytes",
+        "default_page_size": "search page size when _count is not given",
+        "max_page_size": "largest _count honoured",
+        "db_pool_size": "database connections per process",
+        "log_level": "debug, info, warning or error",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; a bad value names its variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name.startswith("_"):
+                continue
+            key = "INGANG_" + f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            try:
+                if f.type in ("bool", "bool | None"):
+                    values[f.name] = _bool(raw)
+                elif f.type == "int":
+                    values[f.name] = int(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SystemExit(f"configuration error: {key}: {exc}") from None
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.mode not in {"development", "production"}:
+            raise SystemExit("configuration error: INGANG_MODE must be development or production")
+        if settings.mode == "production" and "INGANG_DEMO_DATA" not in env:
+            settings = cls(**{**values, "demo_data": False})  # type: ignore[arg-type]
+        return settings
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Tell whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        """Migrate at start-up: the embedded default does, a shared PostgreSQL waits for its admin."""
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    def sqlite_path(self) -> Path | None:
+        """Return the SQLite file's path, if the database is a SQLite file."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix) or ":memory:" in self.database_url:
+            return None
+        return Path(self.database_url[len(prefix):].split("?")[0])
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """List (variable, default, meaning) for the README and `ingang config`."""
+        out = []
+        for f in fields(cls):
+            if not f.name.startswith("_"):
+                out.append(("INGANG_" + f.name.upper(), str(f.default), cls._help[f.name]))
+        return out
