@@ -71,8 +71,11 @@ class FhirServer:
     def unit_of_work(self, writes: bool) -> Iterator[Connection]:
         """Yield a connection whose work commits on success and rolls back on any error."""
         if writes:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                # SQLite takes its write lock up front, so writers queue instead of deadlocking.
+                conn.execution_options(immediate=True)
+                with conn.begin():
+                    yield conn
         else:
             with self.engine.connect() as conn:
                 yield conn

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_api.outcomes import Conflict
@@ -212,7 +212,7 @@ class ResourceRepository:
         rows = conn.execute(
             select(rv.vid, rv.res_type, rv.res_id, rv.version_id, rv.last_updated,
                    rv.method == "delete", rv.content, rv.method)
-            .where(and_(*conds))
+            .where(*conds)
             .order_by(rv.vid.desc())
             .limit(count)
         ).all()

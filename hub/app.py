@@ -1,0 +1,110 @@
+"""Wire the hub together: settings, database, FHIR server, operations and the HTTP app.
+
+This is the composition root: the only place that picks real implementations for the ports
+the core defines. Nothing is created at import time; `create_app()` builds a fresh hub, so
+tests can run several side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from fhir_api.http import FhirEndpoint
+from fhir_api.interactions import Matcher
+from fhir_api.operations import register_builtin_operations
+from fhir_api.searching import Searcher
+from fhir_api.server import FhirServer, Limits
+from fhir_api.store.repository import ResourceRepository
+from hub import database
+from hub.settings import Settings
+
+log = logging.getLogger("ingang")
+
+FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class NotMigrated(SystemExit):
+    """The database's schema is behind the code; an administrator must migrate it."""
+
+
+@dataclass
+class Hub:
+    """The running hub's parts, for the CLI and tests that need more than the HTTP app."""
+
+    settings: Settings
+    engine: Engine
+    fhir: FhirServer
+
+
+def build_hub(settings: Settings) -> Hub:
+    """Build the hub's parts over a migrated database."""
+    from fhir_api import search
+    from fhir_api.indexing import index_rows
+    from fhir_api.searchparams import SearchParamRegistry
+
+    engine = database.make_engine(settings)
+    if settings.should_auto_migrate:
+        database.upgrade(settings)
+    current, head = database.pending_migrations(engine, settings)
+    if current != head:
+        engine.dispose()
+        raise NotMigrated(
+            f"The database at {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"revision {current or 'none'}, the code needs {head}. Run `ingang db upgrade` first "
+            "(or set INGANG_AUTO_MIGRATE=true)."
+        )
+    registry = SearchParamRegistry.load()
+    limits = Limits(
+        bundle_max_entries=settings.bundle_max_entries,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+    )
+    repo = ResourceRepository(indexer=lambda resource: index_rows(resource, registry))
+    matcher = Matcher(find=lambda conn, res_type, params: search.find_matches(conn, res_type, params, registry))
+    server = FhirServer(engine=engine, repo=repo, matcher=matcher,
+                        searcher=Searcher(registry, repo, limits), limits=limits)
+    register_builtin_operations(server)
+    return Hub(settings=settings, engine=engine, fhir=server)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return the ASGI app for the given (or the environment's) settings."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    hub = build_hub(settings)
+    if settings.demo_data:
+        from hub.demo import load_demo_data
+
+        load_demo_data(hub)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        hub.engine.dispose()
+
+    app = FastAPI(title="Ingång", version="0.1.0", docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", lifespan=lifespan)
+    app.state.hub = hub
+    endpoint = FhirEndpoint(hub.fhir, mount="/fhir", base_url=settings.base_url,
+                            max_body_bytes=settings.max_body_bytes)
+    app.add_route("/fhir", endpoint.respond, methods=FHIR_METHODS, include_in_schema=False)
+    app.add_route("/fhir/{path:path}", endpoint.respond, methods=FHIR_METHODS, include_in_schema=False)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        with hub.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/", include_in_schema=False)
+    def root(request: Request) -> Response:
+        return RedirectResponse(url="/fhir/metadata")
+
+    return app

@@ -1,0 +1,86 @@
+"""The `ingang` command: serve the hub, migrate its database, evaluate triage.
+
+`ingang serve` on a fresh checkout runs the embedded default (a SQLite file under ./var,
+migrated on start, demo data) and prints the URL to open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    from hub.app import build_hub
+
+    # Build once in the parent so a bad configuration or an unmigrated database stops here,
+    # with its message, before any worker starts.
+    build_hub(settings).engine.dispose()
+    print(f"Ingång is running: FHIR base http://{args.host}:{args.port}/fhir "
+          f"(database {settings.database_url})", flush=True)
+    uvicorn.run("hub.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=settings.log_level, access_log=args.access_log)
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from hub import database
+
+    settings = Settings.from_env()
+    if args.db_command == "upgrade":
+        database.upgrade(settings)
+        print("database is up to date")
+        return 0
+    engine = database.make_engine(settings)
+    current, head = database.pending_migrations(engine, settings)
+    engine.dispose()
+    print(f"current: {current or 'none'}  head: {head}")
+    return 0 if current == head else 1
+
+
+def _config(_args: argparse.Namespace) -> int:
+    for name, default, meaning in Settings.describe():
+        print(f"{name:32} {default or '(empty)':28} {meaning}")
+    return 0
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from triage.eval_client import run_eval_cli
+
+    return int(run_eval_cli(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(prog="ingang", description="Ingång FHIR hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the hub")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="API processes (use PostgreSQL for more than one)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=_serve)
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("db_command", choices=["upgrade", "current"])
+    db.set_defaults(func=_db)
+    config = sub.add_parser("config", help="list the INGANG_* settings")
+    config.set_defaults(func=_config)
+    triage = sub.add_parser("triage", help="triage tools: `ingang triage eval FILE.jsonl [--base URL]`")
+    triage.add_argument("rest", nargs=argparse.REMAINDER)
+    triage.set_defaults(func=_triage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
