@@ -187,7 +187,7 @@ _PYDANTIC_TO_ISSUE = {
     "model_type": "structure",
     "literal_error": "code-invalid",
     "enum": "code-invalid",
-    "value_error": "invariant",
+    "value_error": "value",
     "assertion_error": "invariant",
     "too_short": "required",
     "too_long": "structure",
@@ -198,7 +198,7 @@ _PYDANTIC_TO_ISSUE = {
 }
 
 
-def pydantic_issues(resource_type: str, errors: Iterable[dict[str, Any]]) -> list[Issue]:
+def pydantic_issues(resource_type: str, errors: Iterable[Any]) -> list[Issue]:
     """Translate pydantic validation errors into issues with FHIRPath-like locations."""
     issues = []
     for err in errors:

@@ -10,7 +10,7 @@ https://hl7.org/fhir/R4/http.html#history
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import Connection
@@ -20,6 +20,9 @@ from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, operation_outcome
 from fhir_api.raw import Raw
 from fhir_api.searchparams import SearchParamRegistry
+
+if TYPE_CHECKING:
+    from fhir_api.server import Limits
 from fhir_api.store.repository import ResourceRepository, instant, new_id, utcnow
 
 _HISTORY_CURSOR = "_before"
@@ -48,7 +51,7 @@ def parse_fhir_instant(value: str, name: str) -> datetime:
 class Searcher:
     """Search and history, on the registry and repository the server was given."""
 
-    def __init__(self, registry: SearchParamRegistry, repo: ResourceRepository, limits: Any,
+    def __init__(self, registry: SearchParamRegistry, repo: ResourceRepository, limits: Limits,
                  restrict: Any = None) -> None:
         self.registry = registry
         self.repo = repo
@@ -113,7 +116,7 @@ class Searcher:
         keep = [(k, v) for k, v in req.query if k != _HISTORY_CURSOR]
         links = [{"relation": "self", "url": _link(path, list(req.query))}]
         if more and rows:
-            links.append({"relation": "next", "url": _link(path, keep + [(_HISTORY_CURSOR, str(rows[-1][0]))])})
+            links.append({"relation": "next", "url": _link(path, [*keep, (_HISTORY_CURSOR, str(rows[-1][0]))])})
         entries = []
         for _vid, st, method in rows:
             url = f"{st.res_type}/{st.res_id}"

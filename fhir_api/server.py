@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 
@@ -21,7 +21,8 @@ from fhir_api.outcomes import BadRequest, MethodNotAllowed, NotFound
 from fhir_api.resource_types import R4_RESOURCE_TYPES
 from fhir_api.store.repository import ResourceRepository
 
-WriteListener = Callable[[Connection, str, str, str], None]
+if TYPE_CHECKING:
+    from fhir_api.searching import Searcher
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class FhirServer:
     engine: Engine
     repo: ResourceRepository
     matcher: Matcher
-    searcher: Any  # fhir_api.searching.Searcher
+    searcher: Searcher
     limits: Limits = field(default_factory=Limits)
     operations: dict[str, Operation] = field(default_factory=dict)
 

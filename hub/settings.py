@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -25,31 +25,17 @@ def _bool(value: str) -> bool:
 class Settings:
     """The hub's configuration; build it with `Settings.from_env()`."""
 
-    database_url: str = "sqlite:///var/ingang.db"
-    mode: str = "development"
-    base_url: str = ""
-    auto_migrate: bool | None = None
-    demo_data: bool = True
-    bundle_max_entries: int = 1000
-    max_body_bytes: int = 10 * 1024 * 1024
-    default_page_size: int = 20
-    max_page_size: int = 1000
-    db_pool_size: int = 10
-    log_level: str = "info"
-
-    _help = {
-        "database_url": "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
-        "mode": "development or production (production refuses the dev IdP and demo data)",
-        "base_url": "public FHIR base URL, e.g. https://hub.region.se/fhir (default: from the request)",
-        "auto_migrate": "run migrations at start-up (default: on for SQLite, off for PostgreSQL)",
-        "demo_data": "load demo regions, units and staff on start (default: on in development)",
-        "bundle_max_entries": "largest transaction or batch Bundle accepted, in entries",
-        "max_body_bytes": "largest request body accepted, in bytes",
-        "default_page_size": "search page size when _count is not given",
-        "max_page_size": "largest _count honoured",
-        "db_pool_size": "database connections per process",
-        "log_level": "debug, info, warning or error",
-    }
+    database_url: str = field(default="sqlite:///var/ingang.db", metadata={"help": "SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db"})
+    mode: str = field(default="development", metadata={"help": "development or production (production refuses the dev IdP and demo data)"})
+    base_url: str = field(default="", metadata={"help": "public FHIR base URL, e.g. https://hub.region.se/fhir (default: from the request)"})
+    auto_migrate: bool | None = field(default=None, metadata={"help": "run migrations at start-up (default: on for SQLite, off for PostgreSQL)"})
+    demo_data: bool = field(default=True, metadata={"help": "load demo regions, units and staff on start (default: on in development)"})
+    bundle_max_entries: int = field(default=1000, metadata={"help": "largest transaction or batch Bundle accepted, in entries"})
+    max_body_bytes: int = field(default=10 * 1024 * 1024, metadata={"help": "largest request body accepted, in bytes"})
+    default_page_size: int = field(default=20, metadata={"help": "search page size when _count is not given"})
+    max_page_size: int = field(default=1000, metadata={"help": "largest _count honoured"})
+    db_pool_size: int = field(default=10, metadata={"help": "database connections per process"})
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,8 +43,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            if f.name.startswith("_"):
-                continue
             key = "INGANG_" + f.name.upper()
             if key not in env:
                 continue
@@ -101,6 +85,5 @@ class Settings:
         """List (variable, default, meaning) for the README and `ingang config`."""
         out = []
         for f in fields(cls):
-            if not f.name.startswith("_"):
-                out.append(("INGANG_" + f.name.upper(), str(f.default), cls._help[f.name]))
+            out.append(("INGANG_" + f.name.upper(), str(f.default), f.metadata["help"]))
         return out

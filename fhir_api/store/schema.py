@@ -11,6 +11,8 @@ https://hl7.org/fhir/R4/search.html
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -71,7 +73,7 @@ resource_versions = Table(
 )
 
 
-def _index_table(name: str, *value_columns: Column[object], value_index: tuple[str, ...]) -> Table:
+def _index_table(name: str, *value_columns: Column[Any], value_index: tuple[str, ...]) -> Table:
     """Build one search-index table with the columns every index table shares."""
     return Table(
         name,
