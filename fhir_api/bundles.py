@@ -61,6 +61,7 @@ def _entry_request(server_req: FhirRequest, entry: Any, index: int) -> FhirReque
         raise BadRequest(f"{where} has no resource to {method}", (f"{where}.resource",))
     req = FhirRequest.from_url(method, url, headers=headers, body=body, base_url=server_req.base_url,
                                content_type=content_type)
+    req.caller = server_req.caller
     return req
 
 
@@ -159,7 +160,8 @@ def _run_transaction(
         sub = requests[i]
         try:
             if sub.method == "POST" and len(sub.segments) == 1 and sub.segments[0] in R4_RESOURCE_TYPES:
-                resp, _ = server.interactions.create(conn, sub, sub.segments[0], resolver.assigned.get(i))
+                resp = server.guarded(conn, sub, lambda sub=sub, i=i: server.interactions.create(
+                    conn, sub, sub.segments[0], resolver.assigned.get(i))[0])
             else:
                 resp = server.dispatch(conn, sub)
         except FhirError as exc:

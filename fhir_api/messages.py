@@ -24,6 +24,8 @@ class FhirRequest:
     body: Any = None
     base_url: str = ""
     content_type: str = "application/fhir+json"
+    # Who is asking, as the guard authenticated them; None when anonymous or unguarded.
+    caller: Any = None
 
     @classmethod
     def from_url(cls, method: str, url: str, **kwargs: Any) -> FhirRequest:

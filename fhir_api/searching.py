@@ -9,6 +9,7 @@ https://hl7.org/fhir/R4/http.html#history
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
@@ -19,6 +20,7 @@ from fhir_api import search as engine
 from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, operation_outcome
 from fhir_api.raw import Raw
+from fhir_api.search import AccessFilter
 from fhir_api.searchparams import SearchParamRegistry
 
 if TYPE_CHECKING:
@@ -51,12 +53,12 @@ def parse_fhir_instant(value: str, name: str) -> datetime:
 class Searcher:
     """Search and history, on the registry and repository the server was given."""
 
-    def __init__(self, registry: SearchParamRegistry, repo: ResourceRepository, limits: Limits,
-                 restrict: Any = None) -> None:
+    def __init__(self, registry: SearchParamRegistry, repo: ResourceRepository, limits: Limits) -> None:
         self.registry = registry
         self.repo = repo
         self.limits = limits
-        self.restrict = restrict
+        # Set by the server when a guard is wired: hides what the caller may not see.
+        self.filter_for: Callable[[Connection, FhirRequest], AccessFilter | None] | None = None
 
     def search(self, conn: Connection, req: FhirRequest, res_type: str | None) -> FhirResponse:
         """Run a type (or system, with `_type`) search and return a searchset Bundle."""
@@ -64,8 +66,10 @@ class Searcher:
         query = engine.parse_query(
             res_type, _query_of(req), self.registry, strict=strict,
             default_count=self.limits.default_page_size, max_count=self.limits.max_page_size,
+            base_url=req.base_url,
         )
-        page = engine.run_search(conn, query, self.registry, restrict=self.restrict)
+        restrict = self.filter_for(conn, req) if self.filter_for is not None else None
+        page = engine.run_search(conn, query, self.registry, restrict=restrict)
         path = f"{req.base_url}/{res_type}" if res_type else req.base_url
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
@@ -86,7 +90,7 @@ class Searcher:
             for r_type, r_id, content in rows:
                 entries.append({
                     "fullUrl": f"{req.base_url}/{r_type}/{r_id}",
-                    "resource": present(content, query),
+                    "resource": Raw(engine.present(content, query.summary, query.elements)),
                     "search": {"mode": mode},
                 })
         if page.warnings:
@@ -147,18 +151,6 @@ class Searcher:
         if not raw.isdigit():
             raise BadRequest(f"_count must be a whole number, not '{raw}'", ("_count",))
         return max(1, min(int(raw), self.limits.max_page_size))
-
-
-def present(content: str, query: Any) -> Any:
-    """Return a stored resource as the query's `_summary` or `_elements` asks; untouched if neither."""
-    summary = getattr(query, "summary", None)
-    elements = getattr(query, "elements", None)
-    if not elements and summary in (None, "false"):
-        return Raw(content)
-    resource = Raw(content).parse()
-    if elements:
-        return engine.apply_elements(resource, elements)
-    return engine.apply_summary(resource, summary)
 
 
 def _link(path: str, params: list[tuple[str, str]]) -> str:

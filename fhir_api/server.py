@@ -22,6 +22,7 @@ from fhir_api.resource_types import R4_RESOURCE_TYPES
 from fhir_api.store.repository import ResourceRepository
 
 if TYPE_CHECKING:
+    from fhir_api.guard import Guard
     from fhir_api.searching import Searcher
 
 
@@ -60,9 +61,12 @@ class FhirServer:
     searcher: Searcher
     limits: Limits = field(default_factory=Limits)
     operations: dict[str, Operation] = field(default_factory=dict)
+    guard: Guard | None = None
 
     def __post_init__(self) -> None:
         self.interactions = Interactions(self.repo, self.matcher)
+        if self.guard is not None:
+            self.searcher.filter_for = self.guard.search_filter
 
     def add_operation(self, op: Operation) -> None:
         """Register an operation; the CapabilityStatement lists it from here."""
@@ -83,12 +87,29 @@ class FhirServer:
 
     def handle(self, req: FhirRequest) -> FhirResponse:
         """Run one request in its own unit of work."""
+        if self.guard is not None and req.caller is None:
+            req.caller = self.guard.authenticate(req)
         if not req.segments and req.method == "POST":
             from fhir_api.bundles import process_bundle
 
             return process_bundle(self, req)
-        with self.unit_of_work(self._writes(req)) as conn:
+        writes = self._writes(req) or (self.guard is not None and self.guard.writes_audit(req))
+        with self.unit_of_work(writes) as conn:
             return self.dispatch(conn, req)
+
+    def guarded(
+        self, conn: Connection, req: FhirRequest, action: Callable[[], FhirResponse]
+    ) -> FhirResponse:
+        """Run `action` between the guard's check and its audit, when there is a guard."""
+        if self.guard is None:
+            return action()
+        from fhir_api.guard import classify
+
+        route = classify(req)
+        self.guard.before(conn, req, route)
+        resp = action()
+        self.guard.after(conn, req, route, resp)
+        return resp
 
     def _writes(self, req: FhirRequest) -> bool:
         if req.method in ("GET", "HEAD"):
@@ -103,7 +124,10 @@ class FhirServer:
         return True
 
     def dispatch(self, conn: Connection, req: FhirRequest) -> FhirResponse:
-        """Route a request to its interaction on the given connection."""
+        """Route a request to its interaction on the given connection, under the guard."""
+        return self.guarded(conn, req, lambda: self._dispatch(conn, req))
+
+    def _dispatch(self, conn: Connection, req: FhirRequest) -> FhirResponse:
         segs, method = req.segments, req.method
         if method == "HEAD":
             method = "GET"

@@ -25,6 +25,7 @@ from fhir_api.server import FhirServer, Limits
 from fhir_api.store.repository import ResourceRepository
 from hub import database
 from hub.settings import Settings
+from hub.triage_wiring import register_triage
 
 log = logging.getLogger("ingang")
 
@@ -72,6 +73,7 @@ def build_hub(settings: Settings) -> Hub:
     server = FhirServer(engine=engine, repo=repo, matcher=matcher,
                         searcher=Searcher(registry, repo, limits), limits=limits)
     register_builtin_operations(server)
+    register_triage(server)
     return Hub(settings=settings, engine=engine, fhir=server)
 
 

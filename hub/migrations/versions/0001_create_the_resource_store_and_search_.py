@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:15:41.076777
+Create Date: 2026-11-25 22:55:38.641227
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_resources_res_type_last_updated_rid'), ['res_type', 'last_updated', 'rid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_resources_res_type_rid'), ['res_type', 'rid'], unique=False)
 
     op.create_table('idx_date',
     sa.Column('rid', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -40,10 +41,12 @@ def upgrade() -> None:
     sa.Column('grp', sa.Integer(), nullable=True),
     sa.Column('low', sa.DateTime(), nullable=False),
     sa.Column('high', sa.DateTime(), nullable=False),
+    sa.Column('span', sa.SmallInteger(), server_default='3', nullable=False),
     sa.ForeignKeyConstraint(['rid'], ['resources.rid'], name=op.f('fk_idx_date_rid_resources'), ondelete='CASCADE')
     )
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_idx_date_res_type_param_low_high'), ['res_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index(batch_op.f('ix_idx_date_res_type_param_span_low'), ['res_type', 'param', 'span', 'low'], unique=False)
         batch_op.create_index(batch_op.f('ix_idx_date_rid'), ['rid'], unique=False)
 
     op.create_table('idx_number',
@@ -96,7 +99,7 @@ def upgrade() -> None:
     sa.Column('res_type', sa.String(length=64), nullable=False),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('grp', sa.Integer(), nullable=True),
-    sa.Column('value_norm', sa.String(length=255), nullable=False),
+    sa.Column('value_norm', sa.String(length=255).with_variant(sa.String(length=255, collation='C'), 'postgresql'), nullable=False),
     sa.Column('value_exact', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['rid'], ['resources.rid'], name=op.f('fk_idx_string_rid_resources'), ondelete='CASCADE')
     )
@@ -123,7 +126,7 @@ def upgrade() -> None:
     sa.Column('res_type', sa.String(length=64), nullable=False),
     sa.Column('param', sa.String(length=100), nullable=False),
     sa.Column('grp', sa.Integer(), nullable=True),
-    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('value', sa.Text().with_variant(sa.Text(collation='C'), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['rid'], ['resources.rid'], name=op.f('fk_idx_uri_rid_resources'), ondelete='CASCADE')
     )
     with op.batch_alter_table('idx_uri', schema=None) as batch_op:
@@ -189,10 +192,12 @@ def downgrade() -> None:
     op.drop_table('idx_number')
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_idx_date_rid'))
+        batch_op.drop_index(batch_op.f('ix_idx_date_res_type_param_span_low'))
         batch_op.drop_index(batch_op.f('ix_idx_date_res_type_param_low_high'))
 
     op.drop_table('idx_date')
     with op.batch_alter_table('resources', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_resources_res_type_rid'))
         batch_op.drop_index(batch_op.f('ix_resources_res_type_last_updated_rid'))
 
     op.drop_table('resources')
