@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -40,6 +41,10 @@ metadata = MetaData(
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit key.
 Key = BigInteger().with_variant(Integer(), "sqlite")
+# Byte order on PostgreSQL, as SQLite's default: string prefix search is then a range that
+# a b-tree serves whatever the database locale, and sort order is the same on both.
+SearchText = String(255).with_variant(String(255, collation="C"), "postgresql")
+UriText = Text().with_variant(Text(collation="C"), "postgresql")
 
 resources = Table(
     "resources",
@@ -54,6 +59,9 @@ resources = Table(
     Column("content", Text, nullable=True),
     UniqueConstraint("res_type", "res_id"),
     Index(None, "res_type", "last_updated", "rid"),
+    # Search's default order is by rid within a type; without this a search of a rare type
+    # walks the whole primary key to fill one page.
+    Index(None, "res_type", "rid"),
 )
 
 resource_versions = Table(
@@ -91,7 +99,7 @@ def _index_table(name: str, *value_columns: Column[Any], value_index: tuple[str,
 idx_string = _index_table(
     "idx_string",
     # Lower-cased and stripped of accents: the default string match is case and accent blind.
-    Column("value_norm", String(255), nullable=False),
+    Column("value_norm", SearchText, nullable=False),
     Column("value_exact", Text, nullable=False),
     value_index=("value_norm",),
 )
@@ -108,6 +116,10 @@ idx_date = _index_table(
     "idx_date",
     Column("low", DateTime(timezone=False), nullable=False),
     Column("high", DateTime(timezone=False), nullable=False),
+    # Width class of [low, high]: 0 up to a day, 1 a month, 2 a year, 3 longer or open. A
+    # search for intervals overlapping a window can then bound `low` from below per class
+    # (low >= start - width), so a date range is a few short index scans, not half the table.
+    Column("span", SmallInteger, nullable=False, server_default="3"),
     value_index=("low", "high"),
 )
 
@@ -140,9 +152,11 @@ idx_reference = _index_table(
 
 idx_uri = _index_table(
     "idx_uri",
-    Column("value", Text, nullable=False),
+    Column("value", UriText, nullable=False),
     value_index=("value",),
 )
+
+Index(None, idx_date.c.res_type, idx_date.c.param, idx_date.c.span, idx_date.c.low)
 
 INDEX_TABLES: dict[str, Table] = {
     "string": idx_string,
