@@ -68,7 +68,8 @@ def build_hub(settings: Settings) -> Hub:
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
     )
-    repo = ResourceRepository(indexer=lambda resource: index_rows(resource, registry))
+    base = settings.base_url or None
+    repo = ResourceRepository(indexer=lambda resource: index_rows(resource, registry, base_url=base))
     matcher = Matcher(find=lambda conn, res_type, params: search.find_matches(conn, res_type, params, registry))
     server = FhirServer(engine=engine, repo=repo, matcher=matcher,
                         searcher=Searcher(registry, repo, limits), limits=limits)

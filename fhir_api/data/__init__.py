@@ -1,0 +1,1 @@
+"""Data files the FHIR API ships: the trimmed R4 search-parameter definitions."""
