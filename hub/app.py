@@ -95,6 +95,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ingång", version="0.1.0", docs_url="/api/docs",
                   openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.hub = hub
+    from hub.auth import mount_auth
+    from hub.auth.wiring import build_auth_services
+
+    auth = build_auth_services(
+        fhir_base_url=settings.base_url, mode=settings.mode, engine=hub.engine,
+        clients_file=settings.clients_file, keys_file=settings.token_keys_file,
+        subject_secret=settings.token_subject_secret,
+    )
+    app.state.auth = auth
+    mount_auth(app, auth)
     endpoint = FhirEndpoint(hub.fhir, mount="/fhir", base_url=settings.base_url,
                             max_body_bytes=settings.max_body_bytes)
     app.add_route("/fhir", endpoint.respond, methods=FHIR_METHODS, include_in_schema=False)

@@ -13,8 +13,12 @@ from hub.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
+    # Workers read their settings from the environment; tokens name this URL as audience.
+    os.environ.setdefault("INGANG_BASE_URL", f"http://{args.host}:{args.port}/fhir")
     settings = Settings.from_env()
     from hub.app import build_hub
 

@@ -35,6 +35,9 @@ class Settings:
     default_page_size: int = field(default=20, metadata={"help": "search page size when _count is not given"})
     max_page_size: int = field(default=1000, metadata={"help": "largest _count honoured"})
     db_pool_size: int = field(default=10, metadata={"help": "database connections per process"})
+    clients_file: str = field(default="", metadata={"help": "JSON or YAML file of SMART apps and regional systems allowed to get tokens"})
+    token_keys_file: str = field(default="", metadata={"help": "the hub's private token signing keys as a JWKS file (required in production and with several workers)"})
+    token_subject_secret: str = field(default="", metadata={"help": "secret (16+ bytes) that keys the anonymised user id in ID tokens (required in production)"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 
     @classmethod
