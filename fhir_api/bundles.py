@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -160,8 +161,8 @@ def _run_transaction(
         sub = requests[i]
         try:
             if sub.method == "POST" and len(sub.segments) == 1 and sub.segments[0] in R4_RESOURCE_TYPES:
-                resp = server.guarded(conn, sub, lambda sub=sub, i=i: server.interactions.create(
-                    conn, sub, sub.segments[0], resolver.assigned.get(i))[0])
+                resp = server.guarded(conn, sub, functools.partial(
+                    _create_with_id, server, conn, sub, resolver.assigned.get(i)))
             else:
                 resp = server.dispatch(conn, sub)
         except FhirError as exc:
@@ -169,6 +170,11 @@ def _run_transaction(
         results[i] = resp
     resolver.check_targets()
     return [r for r in results if r is not None]
+
+
+def _create_with_id(server: FhirServer, conn: Connection, sub: FhirRequest, res_id: str | None) -> FhirResponse:
+    """Create an entry's resource under the id the transaction assigned it."""
+    return server.interactions.create(conn, sub, sub.segments[0], res_id)[0]
 
 
 def _at_entry(exc: FhirError, index: int) -> FhirError:
