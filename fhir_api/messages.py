@@ -66,10 +66,8 @@ class FhirResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> dict[str, Any] | None:
-        """Return the body as a dict, parsing stored text if need be."""
-        import orjson
+        """Return the body as plain dicts, parsing any stored text in it."""
+        from fhir_api.raw import materialize
 
-        if isinstance(self.body, str):
-            parsed: dict[str, Any] = orjson.loads(self.body)
-            return parsed
-        return self.body
+        parsed: dict[str, Any] | None = materialize(self.body)
+        return parsed

@@ -44,13 +44,20 @@ def dumps(body: Any, *, pretty: bool = False) -> bytes:
 
 
 def materialize(body: Any) -> Any:
-    """Return the body with every `Raw` part parsed, for code that must see it all."""
-    if isinstance(body, Raw):
-        return body.parse()
+    """Return the body with every `Raw` part parsed, for code that must see it all.
+
+    A body that is a string is a whole stored resource; strings inside it are just strings.
+    """
     if isinstance(body, str):
         return orjson.loads(body)
-    if isinstance(body, dict):
-        return {k: materialize(v) for k, v in body.items()}
-    if isinstance(body, list):
-        return [materialize(v) for v in body]
-    return body
+    return _parse_raw(body)
+
+
+def _parse_raw(node: Any) -> Any:
+    if isinstance(node, Raw):
+        return node.parse()
+    if isinstance(node, dict):
+        return {k: _parse_raw(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_parse_raw(v) for v in node]
+    return node

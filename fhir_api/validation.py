@@ -55,11 +55,34 @@ def _structure(resource: Any, expected_type: str | None) -> str:
     return res_type
 
 
+def _is_extension_value_companion(error: Any) -> bool:
+    loc = error.get("loc") or ()
+    return error.get("type") == "extra_forbidden" and bool(loc) and str(loc[-1]).startswith("_value")
+
+
+def _without_value_companions(node: Any) -> Any:
+    """Drop `_valueX` from Extensions: R4 allows them, the R4B models lack the field."""
+    if isinstance(node, dict):
+        return {k: _without_value_companions(v) for k, v in node.items()
+                if not (k.startswith("_value") and "url" in node)}
+    if isinstance(node, list):
+        return [_without_value_companions(v) for v in node]
+    return node
+
+
 def _content_issues(res_type: str, resource: dict[str, Any]) -> list[Issue]:
+    model = _model(res_type)
     try:
-        _model(res_type).model_validate(resource)
+        model.model_validate(resource)
     except ValidationError as exc:
-        return pydantic_issues(res_type, exc.errors(include_url=False, include_input=False))
+        errors = exc.errors(include_url=False, include_input=False)
+        if not all(_is_extension_value_companion(e) for e in errors):
+            return pydantic_issues(res_type, errors)
+        # Only the models' known gap failed: check the rest, keep the client's content as sent.
+        try:
+            model.model_validate(_without_value_companions(resource))
+        except ValidationError as again:
+            return pydantic_issues(res_type, again.errors(include_url=False, include_input=False))
     except (ValueError, TypeError) as exc:
         return [Issue("invalid", f"{res_type}: {exc}")]
     return []

@@ -11,12 +11,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from cases.region_files import RegionFileError
 from fhir_api.http import FhirEndpoint
 from fhir_api.interactions import Matcher
 from fhir_api.operations import register_builtin_operations
@@ -26,6 +28,7 @@ from fhir_api.store.repository import ResourceRepository
 from hub import database
 from hub.settings import Settings
 from hub.triage_wiring import register_triage
+from triage.errors import ProtocolError
 
 log = logging.getLogger("ingang")
 
@@ -74,7 +77,11 @@ def build_hub(settings: Settings) -> Hub:
     server = FhirServer(engine=engine, repo=repo, matcher=matcher,
                         searcher=Searcher(registry, repo, limits), limits=limits)
     register_builtin_operations(server)
-    register_triage(server)
+    try:
+        register_triage(server, regions_dir=Path(settings.regions_dir) if settings.regions_dir else None)
+    except (RegionFileError, ProtocolError) as exc:
+        engine.dispose()
+        raise SystemExit(f"configuration error: {exc}") from None
     return Hub(settings=settings, engine=engine, fhir=server)
 
 

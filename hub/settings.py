@@ -38,6 +38,7 @@ class Settings:
     clients_file: str = field(default="", metadata={"help": "JSON or YAML file of SMART apps and regional systems allowed to get tokens"})
     token_keys_file: str = field(default="", metadata={"help": "the hub's private token signing keys as a JWKS file (required in production and with several workers)"})
     token_subject_secret: str = field(default="", metadata={"help": "secret (16+ bytes) that keys the anonymised user id in ID tokens (required in production)"})
+    regions_dir: str = field(default="", metadata={"help": "folder of the regions' routing rules (*.yaml); default: the demo regions shipped with the hub"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 
     @classmethod

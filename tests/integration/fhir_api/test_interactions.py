@@ -201,8 +201,9 @@ def test_history__type_and_system_level_list_every_version(client: TestClient) -
     client.put(f"/fhir/Patient/{created['id']}", json={**created, "gender": "male"}, headers=FHIR_JSON)
     create(client, {"resourceType": "Organization", "name": "Vårdcentralen"})
     assert len(client.get("/fhir/Patient/_history").json()["entry"]) == 2
-    system = client.get("/fhir/_history").json()
+    system = client.get("/fhir/_history?_count=3").json()
     assert [e["request"]["method"] for e in system["entry"]] == ["POST", "PUT", "POST"]
+    assert [e["resource"]["resourceType"] for e in system["entry"]] == ["Organization", "Patient", "Patient"]
 
 
 def test_history__pages_with_next_links(client: TestClient) -> None:
@@ -252,3 +253,10 @@ def test_xml__create_and_read_in_xml(client: TestClient) -> None:
 def test_xml__malformed_is_400(client: TestClient) -> None:
     r = client.post("/fhir/Patient", content=b"<Patient xmlns=", headers={"Content-Type": "application/fhir+xml"})
     assert r.status_code == 400
+
+
+def test_xml__search_bundle_renders_in_xml(client: TestClient) -> None:
+    create(client, patient())
+    r = client.get("/fhir/Patient?_format=xml")
+    assert r.status_code == 200, r.text
+    assert b"<Bundle" in r.content and b"<Patient" in r.content
