@@ -56,8 +56,8 @@ def _structure(resource: Any, expected_type: str | None) -> str:
 
 
 def _is_extension_value_companion(error: Any) -> bool:
-    loc = error.get("loc") or ()
-    return error.get("type") == "extra_forbidden" and bool(loc) and str(loc[-1]).startswith("_value")
+    loc: tuple[Any, ...] = tuple(error.get("loc") or ())
+    return error.get("type") == "extra_forbidden" and len(loc) > 0 and str(loc[-1]).startswith("_value")
 
 
 def _without_value_companions(node: Any) -> Any:
