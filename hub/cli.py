@@ -74,9 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=_db)
     config = sub.add_parser("config", help="list the INGANG_* settings")
     config.set_defaults(func=_config)
-    triage = sub.add_parser("triage", help="triage tools: `ingang triage eval FILE.jsonl [--base URL]`")
-    triage.add_argument("rest", nargs=argparse.REMAINDER)
-    triage.set_defaults(func=_triage)
+    triage = sub.add_parser("triage", help="triage tools")
+    triage_sub = triage.add_subparsers(dest="triage_command", required=True)
+    evaluate = triage_sub.add_parser("eval", help="measure triage on vignettes: eval FILE.jsonl [--base URL]",
+                                     add_help=False)
+    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=_triage)
     return parser
 
 
