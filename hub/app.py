@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from adapters.idp.smart.login import LoginBackend
 from cases.region_files import RegionFileError
 from fhir_api.http import FhirEndpoint
 from fhir_api.interactions import Matcher
@@ -85,8 +87,10 @@ def build_hub(settings: Settings) -> Hub:
     return Hub(settings=settings, engine=engine, fhir=server)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Return the ASGI app for the given (or the environment's) settings."""
+def create_app(settings: Settings | None = None, *,
+               logins: Mapping[str, LoginBackend] | None = None) -> FastAPI:
+    """Return the ASGI app for the given (or the environment's) settings and login backends."""
+    from_env = settings is None
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     hub = build_hub(settings)
@@ -94,21 +98,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from hub.demo import load_demo_data
 
         load_demo_data(hub)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        close_login_backends(app.state.auth.logins)
         hub.engine.dispose()
 
     app = FastAPI(title="Ingång", version="0.1.0", docs_url="/api/docs",
                   openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.hub = hub
+    from adapters.idp.smart.services import issuer_for
     from hub.auth import mount_auth
-    from hub.auth.wiring import build_auth_services
+    from hub.auth.logins import close_login_backends, login_backends_from_env
+    from hub.auth.wiring import DEV_BASE_URL, build_auth_services
 
+    if logins is None and from_env:
+        # The environment is read when the settings are: `create_app()` (uvicorn, `ingang serve`).
+        logins = login_backends_from_env(os.environ, mode=settings.mode,
+                                         issuer_base_url=issuer_for(settings.base_url or DEV_BASE_URL))
     auth = build_auth_services(
         fhir_base_url=settings.base_url, mode=settings.mode, engine=hub.engine,
         clients_file=settings.clients_file, keys_file=settings.token_keys_file,
-        subject_secret=settings.token_subject_secret,
+        subject_secret=settings.token_subject_secret, logins=logins,
     )
     app.state.auth = auth
     mount_auth(app, auth)

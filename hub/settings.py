@@ -90,4 +90,8 @@ class Settings:
         out = []
         for f in fields(cls):
             out.append(("INGANG_" + f.name.upper(), str(f.default), f.metadata["help"]))
+        # The identity providers' variables are read by hub.auth.logins, which lists them.
+        from hub.auth.logins import login_variables
+
+        out.extend((v.name, v.default, v.meaning) for v in login_variables())
         return out

@@ -119,8 +119,10 @@ def begin_authorization(services: AuthServices, params: Mapping[str, str]) -> Lo
     if backend is None:
         raise fail("temporarily_unavailable", f"No login is configured for {purpose}s")
     login_id = secrets.token_urlsafe(32)
+    # A clinician's app may name the commission to act under, so a login with several needs no picker.
     request = LoginRequest(login_id=login_id, callback_url=services.settings.url(CALLBACK_PATH),
-                           client_id=client.client_id, client_name=client.name)
+                           client_id=client.client_id, client_name=client.name,
+                           memo={"commission": str(params["commission"])} if params.get("commission") else {})
     try:
         url = backend.start(request, purpose)
     except LoginFailed as exc:
