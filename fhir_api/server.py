@@ -68,6 +68,11 @@ class FhirServer:
         if self.guard is not None:
             self.searcher.filter_for = self.guard.search_filter
 
+    def set_guard(self, guard: Guard) -> None:
+        """Put every interaction, and every search's results, under `guard`."""
+        self.guard = guard
+        self.searcher.filter_for = guard.search_filter
+
     def add_operation(self, op: Operation) -> None:
         """Register an operation; the CapabilityStatement lists it from here."""
         self.operations[op.name] = op

@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -87,6 +88,20 @@ def build_hub(settings: Settings) -> Hub:
     return Hub(settings=settings, engine=engine, fhir=server)
 
 
+def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
+    """Put the FHIR API under PDL access rules and the audit trail."""
+    from adapters.idp.dev import InMemoryPopulationRegister, demo_directory
+    from hub.access import PeerAddressMiddleware, build_guard
+
+    # The population register is a fake with the demo families until a region's adapter exists;
+    # in production it knows no families, so no guardian access is granted on anyone's word.
+    families = demo_directory().families if settings.mode != "production" else {}
+    guard = build_guard(hub.engine, hub.fhir.repo, settings, verifier=verifier,
+                        register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry)
+    hub.fhir.set_guard(guard)
+    app.add_middleware(PeerAddressMiddleware)
+
+
 def create_app(settings: Settings | None = None, *,
                logins: Mapping[str, LoginBackend] | None = None) -> FastAPI:
     """Return the ASGI app for the given (or the environment's) settings and login backends."""
@@ -124,6 +139,8 @@ def create_app(settings: Settings | None = None, *,
     )
     app.state.auth = auth
     mount_auth(app, auth)
+    if settings.access_control:
+        _guard(app, hub, settings, auth.tokens)
     endpoint = FhirEndpoint(hub.fhir, mount="/fhir", base_url=settings.base_url,
                             max_body_bytes=settings.max_body_bytes)
     app.add_route("/fhir", endpoint.respond, methods=FHIR_METHODS, include_in_schema=False)

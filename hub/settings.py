@@ -38,6 +38,7 @@ class Settings:
     clients_file: str = field(default="", metadata={"help": "JSON or YAML file of SMART apps and regional systems allowed to get tokens"})
     token_keys_file: str = field(default="", metadata={"help": "the hub's private token signing keys as a JWKS file (required in production and with several workers)"})
     token_subject_secret: str = field(default="", metadata={"help": "secret (16+ bytes) that keys the anonymised user id in ID tokens (required in production)"})
+    access_control: bool = field(default=True, metadata={"help": "require tokens and enforce PDL access rules with an audit trail (always on in production)"})
     regions_dir: str = field(default="", metadata={"help": "folder of the regions' routing rules (*.yaml); default: the demo regions shipped with the hub"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 
@@ -63,6 +64,8 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.mode not in {"development", "production"}:
             raise SystemExit("configuration error: INGANG_MODE must be development or production")
+        if settings.mode == "production" and not settings.access_control:
+            raise SystemExit("configuration error: INGANG_ACCESS_CONTROL cannot be off in production mode")
         if settings.mode == "production" and "INGANG_DEMO_DATA" not in env:
             settings = cls(**{**values, "demo_data": False})  # type: ignore[arg-type]
         return settings

@@ -84,7 +84,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def hub_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for a test hub: no demo data, no migration at start."""
-    values: dict[str, object] = {"database_url": database_url, "demo_data": False, "auto_migrate": False}
+    """Settings for a test hub of the FHIR layer itself: open, no demo data, no migration at start."""
+    values: dict[str, object] = {"database_url": database_url, "demo_data": False, "auto_migrate": False,
+                                 "access_control": False}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
