@@ -163,7 +163,8 @@ def summarize_profile(collapsed: Path, top: int = 25) -> list[tuple[float, float
 def _short(frame: str) -> str:
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "python3.11/"):
+    repo = str(Path(__file__).resolve().parent.parent) + "/"
+    for marker in ("site-packages/", repo, "python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"

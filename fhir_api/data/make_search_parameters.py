@@ -6,7 +6,7 @@ CapabilityStatement. The names of choice elements (`value[x]` …) come from the
 models, so the FHIRPath evaluator can find `valueQuantity` when an expression says `value`.
 Run again only when the definitions change:
 
-    python -m fhir_api.data.make_search_parameters /work/shared/fhir-r4/search-parameters.json
+    python -m fhir_api.data.make_search_parameters PATH/TO/search-parameters.json  (the R4 Bundle-searchParams.json)
 
 https://hl7.org/fhir/R4/searchparameter.html
 """
@@ -180,4 +180,6 @@ def write(doc: dict[str, Any], out: Path = OUT) -> None:
 
 
 if __name__ == "__main__":
-    write(build(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/fhir-r4/search-parameters.json")))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m fhir_api.data.make_search_parameters PATH/TO/search-parameters.json")
+    write(build(Path(sys.argv[1])))
