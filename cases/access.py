@@ -92,10 +92,7 @@ class Reach(StrEnum):
 class HubItself:
     """The hub acting on its own account: loading demo data, its own workflows."""
 
-    @property
-    def kind(self) -> str:
-        """Name the kind of actor."""
-        return "hub"
+    kind = "hub"
 
 
 Actor = Principal | HubItself | None
@@ -143,8 +140,8 @@ def action_of(interaction: str) -> Action:
     }.get(interaction, Action.OPERATION)
 
 
-SCOPE_LETTER = {Action.READ: "r", Action.SEARCH: "s", Action.HISTORY: "s", Action.CREATE: "c",
-                Action.UPDATE: "u", Action.DELETE: "d"}
+SCOPE_LETTER = {Action.READ: "r", Action.SEARCH: "s", Action.HISTORY: "s", Action.CREATE: "c", Action.UPDATE: "u",
+                Action.DELETE: "d"}
 
 
 def scope_contexts(actor: Principal) -> tuple[str, ...]:
@@ -270,8 +267,8 @@ def _patient_data_rule(actor: Principal, res_type: str, action: Action) -> Rulin
 def reach(actor: Actor, res_type: str, *, log_review_right: str = LOG_REVIEW_RIGHT) -> Reach:
     """Say which rows of a type the actor can see, for reads, searches, includes and chains."""
     kind = kind_of(res_type)
-    if isinstance(actor, HubItself) or kind in (Kind.PUBLIC, Kind.DIRECTORY):
-        return Reach.EVERYTHING if actor is not None or kind is Kind.PUBLIC else Reach.NOTHING
+    if isinstance(actor, HubItself) or kind is Kind.PUBLIC or (actor is not None and kind is Kind.DIRECTORY):
+        return Reach.EVERYTHING
     if actor is None:
         return Reach.NOTHING
     if kind is Kind.AUDIT:
@@ -371,8 +368,7 @@ def emergency_ruling(actor: Actor, reason: str | None) -> Ruling:
         return forbidden(_not_for_care(actor))
     text = (reason or "").strip()
     if len(text) < MIN_EMERGENCY_REASON:
-        return Ruling(Verdict.FORBIDDEN, f"Emergency access needs a stated reason of at least "
-                                         f"{MIN_EMERGENCY_REASON} characters")
+        return forbidden(f"Emergency access needs a stated reason of at least {MIN_EMERGENCY_REASON} characters")
     return OPEN
 
 

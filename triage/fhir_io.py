@@ -89,7 +89,7 @@ def _value(finding: Finding, answer: Any, where: str, vocabulary: Vocabulary) ->
         raise TriageInputError("valueInteger must be a whole number", where)
     if (finding.min is not None and raw < finding.min) or (finding.max is not None and raw > finding.max):
         raise TriageInputError(f"{raw} is outside {finding.min}–{finding.max} for {finding.code!r}", where)
-    return raw
+    return float(raw) if isinstance(raw, float) else int(raw)
 
 
 def _contained_questions(resource: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cases.access import Action, HubItself, scope_contexts
+from cases.access import SCOPE_LETTER, Action, HubItself, scope_contexts
 from cases.principals import Principal
 from fhir_api.messages import FhirRequest
 
@@ -81,8 +81,7 @@ class Caller:
         """Return the scope contexts in which the token grants this action on the type."""
         if isinstance(self.principal, HubItself):
             return ("system",)
-        letter = {"read": "r", "search": "s", "history": "s", "create": "c", "update": "u", "delete": "d"}.get(
-            action.value, "r")
+        letter = SCOPE_LETTER.get(action, "r")
         return tuple(c for c in scope_contexts(self.principal) if self.scopes.allows(res_type, letter, c))
 
     def may_read(self, res_type: str) -> bool:

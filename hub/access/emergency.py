@@ -59,7 +59,7 @@ class EmergencyAccess:
             self.grants.open(conn, employee=clinician.employee_hsa_id, commission=commission.commission_hsa_id,
                              unit=commission.care_unit_hsa_id, provider=commission.care_provider_hsa_id,
                              patient_id=patient, reason=reason.strip(), now=now,
-                             expires_at=grant_expiry(now, self.settings.emergency_access_hours))
+                             expires_at=grant_expiry(now, self.settings.emergency_access_minutes / 60))
             opened = True
         return opened
 

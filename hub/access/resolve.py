@@ -181,7 +181,7 @@ def _row_alias() -> Any:
     return resources.alias("access_row")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _row_statement(res_type: str, cond: ColumnElement[bool] | None) -> Any:
     """One statement per type and (shared, cached) condition, so SQLAlchemy keys and compiles it once."""
     r = _row_alias()

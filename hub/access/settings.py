@@ -16,7 +16,7 @@ from cases.access import CHILD_TAKES_OVER_AT, DEFAULT_EMERGENCY_HOURS, LOG_REVIE
 SETTINGS_HELP: dict[str, str] = {
     "child_takes_over_at": "age from which a child's data is no longer shown to guardians (1177's rule); "
                            "0 turns the rule off, leaving 18",
-    "emergency_access_hours": "how long an emergency-access (nödåtkomst) grant lasts, in hours",
+    "emergency_access_minutes": "how long an emergency-access (nödåtkomst) grant lasts, in minutes",
     "emergency_reason_header": "request header that carries the reason for emergency access",
     "anonymous_rate_per_minute": "requests per minute an anonymous client address may make",
     "anonymous_burst": "requests an anonymous client address may make at once before throttling",
@@ -32,7 +32,7 @@ class AccessSettings:
     """Access rules that a region configures."""
 
     child_takes_over_at: int = CHILD_TAKES_OVER_AT
-    emergency_access_hours: float = DEFAULT_EMERGENCY_HOURS
+    emergency_access_minutes: int = int(DEFAULT_EMERGENCY_HOURS * 60)
     emergency_reason_header: str = "x-emergency-access-reason"
     anonymous_rate_per_minute: int = 60
     anonymous_burst: int = 30
@@ -43,8 +43,8 @@ class AccessSettings:
     def __post_init__(self) -> None:
         if self.audit_retention_years < 5:
             raise ValueError("access_audit_retention_years: PDL requires at least 5 years")
-        if self.emergency_access_hours <= 0:
-            raise ValueError("access_emergency_access_hours must be more than 0")
+        if self.emergency_access_minutes <= 0:
+            raise ValueError("access_emergency_access_minutes must be more than 0")
         if self.anonymous_rate_per_minute < 1 or self.anonymous_burst < 1:
             raise ValueError("access_anonymous_rate_per_minute and access_anonymous_burst must be at least 1")
 

@@ -10,7 +10,9 @@ https://hl7.org/fhir/R4/compartmentdefinition-patient.html
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 
@@ -107,9 +109,14 @@ def patients_of(conn: Connection, repo: ResourceRepository, entries: Sequence[En
     return sorted(patients)
 
 
+@functools.cache
+def _normal_alias() -> Any:
+    return resources.alias("access_normal")
+
+
 def visible_normally(conn: Connection, repo: ResourceRepository, view: View, entries: Sequence[Entry]) -> bool:
     """Tell whether every entry is visible without emergency access (the caller's own unit's cases)."""
-    r = resources.alias("access_normal")
+    r = _normal_alias()
     plain: list[Entry] = []
     for entry in entries:
         target = security_context(conn, repo, *entry) if entry[0] == "Binary" else entry

@@ -1,8 +1,9 @@
 """A hub with the PDL guard wired in, over each database, with a settable clock and real tokens.
 
-The app is put together here as `hub.app.create_app` does, plus the guard (the lead wires it
-into create_app itself); tokens are the hub's own signed access tokens, issued to each test
-principal. The grants table is created here until the hub's migration includes it.
+The app is put together here as `hub.app.create_app` does, with the guard built by
+`hub.access.build_guard` and nothing else (no auth routes, no demo data), so each test controls
+the clock, the population register and the settings; tokens are the hub's own signed access
+tokens, issued to each test principal.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
 from adapters.idp.dev import InMemoryPopulationRegister
@@ -28,7 +29,7 @@ from fhir_api.operations import register_builtin_operations
 from fhir_api.searching import Searcher
 from fhir_api.server import FhirServer, Limits
 from fhir_api.store.repository import ResourceRepository
-from fhir_api.store.schema import metadata, resources
+from fhir_api.store.schema import resources
 from hub import database
 from hub.access import AccessSettings, PeerAddressMiddleware, build_guard
 from hub.access.grants import emergency_grants
@@ -43,24 +44,6 @@ ISSUER = "http://hub.test"
 START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 # The matrix makes a hundred anonymous requests in a row; the rate limit has tests of its own.
 UNTHROTTLED = AccessSettings(anonymous_burst=1_000_000)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(sqlite_template: Path) -> Path:
-    """The migrated template, plus the tables of hub/access until the migration has them."""
-    engine = create_engine(f"sqlite:///{sqlite_template}")
-    metadata.create_all(engine, checkfirst=True)
-    engine.dispose()
-    return sqlite_template
-
-
-@pytest.fixture(scope="session")
-def pg_database(pg_database: str) -> str:
-    """The session's PostgreSQL database, plus the tables of hub/access until the migration has them."""
-    engine = create_engine(pg_database)
-    metadata.create_all(engine, checkfirst=True)
-    engine.dispose()
-    return pg_database
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,7 @@ def test_access_to_the_own_units_cases__is_not_flagged_while_a_grant_is_open(hub
 @pytest.fixture
 def short_grants(database_url: str, key_ring: Any, triage_catalog: Any) -> Iterator[GuardedHub]:
     yield from make_hub(database_url, key_ring, triage_catalog,
-                        AccessSettings(anonymous_burst=UNTHROTTLED.anonymous_burst, emergency_access_hours=0.5))
+                        AccessSettings(anonymous_burst=UNTHROTTLED.anonymous_burst, emergency_access_minutes=30))
 
 
 def test_the_grants_duration__is_configurable(short_grants: GuardedHub) -> None:
