@@ -8,6 +8,10 @@ https://hl7.org/fhir/R4/resourcelist.html
 
 R4_RESOURCE_TYPES: frozenset[str] = frozenset(
     {
+        # R4 types with no search parameters of their own, which the list below was built from.
+        "BiologicallyDerivedProduct",
+        "CatalogEntry",
+        "ObservationDefinition",
         "Account",
         "ActivityDefinition",
         "AdverseEvent",
