@@ -8,6 +8,7 @@ https://hl7.org/fhir/R4/http.html
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 
+from fhir_api import changes
+from fhir_api.changes import CommitListener, WriteListener
 from fhir_api.interactions import Interactions, Matcher
 from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, MethodNotAllowed, NotFound
@@ -24,6 +27,12 @@ from fhir_api.store.repository import ResourceRepository
 if TYPE_CHECKING:
     from fhir_api.guard import Guard
     from fhir_api.searching import Searcher
+
+log = logging.getLogger(__name__)
+
+# Write listeners may write again (an outbox row for a Subscription that a Task matched …);
+# this bounds the rounds, so two listeners that answer each other cannot loop for ever.
+MAX_LISTENER_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class FhirServer:
     limits: Limits = field(default_factory=Limits)
     operations: dict[str, Operation] = field(default_factory=dict)
     guard: Guard | None = None
+    write_listeners: list[WriteListener] = field(default_factory=list)
+    commit_listeners: list[CommitListener] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.interactions = Interactions(self.repo, self.matcher)
@@ -77,6 +88,14 @@ class FhirServer:
         """Register an operation; the CapabilityStatement lists it from here."""
         self.operations[op.name] = op
 
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call `listener` with each unit of work's changes inside its transaction, before commit."""
+        self.write_listeners.append(listener)
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener` with each unit of work's changes once they are committed."""
+        self.commit_listeners.append(listener)
+
     @contextmanager
     def unit_of_work(self, writes: bool) -> Iterator[Connection]:
         """Yield a connection whose work commits on success and rolls back on any error."""
@@ -84,11 +103,40 @@ class FhirServer:
             with self.engine.connect() as conn:
                 # SQLite takes its write lock up front, so writers queue instead of deadlocking.
                 conn.execution_options(immediate=True)
-                with conn.begin():
-                    yield conn
+                changes.start(conn)
+                try:
+                    with conn.begin():
+                        yield conn
+                        self._before_commit(conn)
+                    written = changes.stop(conn)
+                finally:
+                    changes.stop(conn)
+                self._after_commit(written)
         else:
             with self.engine.connect() as conn:
                 yield conn
+
+    def _before_commit(self, conn: Connection) -> None:
+        if not self.write_listeners:
+            return
+        seen = 0
+        for _round in range(MAX_LISTENER_ROUNDS):
+            fresh = changes.recorded(conn)[seen:]
+            if not fresh:
+                return
+            seen += len(fresh)
+            for listener in self.write_listeners:
+                listener(conn, list(fresh))
+        raise RuntimeError("write listeners kept writing; giving up rather than looping")
+
+    def _after_commit(self, written: list[changes.Change]) -> None:
+        if not written:
+            return
+        for listener in self.commit_listeners:
+            try:
+                listener(list(written))
+            except Exception:  # a push that fails must not turn a committed write into an error
+                log.exception("commit listener %r failed", listener)
 
     def handle(self, req: FhirRequest) -> FhirResponse:
         """Run one request in its own unit of work."""

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fhir_api import changes
 from fhir_api.outcomes import Conflict
 from fhir_api.store.schema import INDEX_TABLES, resource_versions, resources
 
@@ -228,6 +229,7 @@ class ResourceRepository:
                 last_updated=when, method=method, content=content,
             )
         )
+        changes.record(conn, changes.Change(res_type, res_id, version, method, content))
 
     def _write_index(self, conn: Connection, rid: int, res_type: str, resource: dict[str, Any]) -> None:
         for kind, rows in self._indexer(resource).items():
