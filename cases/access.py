@@ -21,13 +21,10 @@ from enum import StrEnum
 from cases.principals import Citizen, Clinician, Guardian, Principal, RegionalSystem
 from mappings.personnummer import InvalidPersonalIdentity, parse_personal_identity
 
-PUBLIC_TYPES = frozenset({
-    "Questionnaire", "CodeSystem", "ValueSet", "SearchParameter", "StructureDefinition",
-    "OperationDefinition", "CapabilityStatement",
-})
-DIRECTORY_TYPES = frozenset({
-    "Organization", "Practitioner", "PractitionerRole", "Location", "HealthcareService", "Schedule", "Slot",
-})
+PUBLIC_TYPES = frozenset({"Questionnaire", "CodeSystem", "ValueSet", "SearchParameter", "StructureDefinition",
+                          "OperationDefinition", "CapabilityStatement"})
+DIRECTORY_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Location", "HealthcareService",
+                             "Schedule", "Slot"})
 AUDIT_TYPE = "AuditEvent"
 # What a citizen may write in their own (or their child's) compartment: answers, chat, photos.
 CITIZEN_CREATES = frozenset({"QuestionnaireResponse", "Communication", "Media", "Binary"})
@@ -43,6 +40,7 @@ MIN_EMERGENCY_REASON = 5
 DEFAULT_EMERGENCY_HOURS = 2.0
 AGE_OF_MAJORITY = 18  # custody ends (Föräldrabalken 6 kap. 2 §)
 CHILD_TAKES_OVER_AT = 13  # the age from which 1177 gives the child their own account
+PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 
 
 class Kind(StrEnum):
@@ -161,11 +159,13 @@ def is_log_reviewer(actor: Actor, right: str = LOG_REVIEW_RIGHT) -> bool:
 
 def rule_for(actor: Actor, res_type: str | None, action: Action, *, scope_ok: bool = True,
              conditional: bool = False, instance: bool = False, operation: str | None = None,
-             log_review_right: str = LOG_REVIEW_RIGHT) -> Ruling:
+             case_operations: frozenset[str] = frozenset(), log_review_right: str = LOG_REVIEW_RIGHT) -> Ruling:
     """Decide an interaction on a type, before looking at any instance.
 
     `scope_ok` is whether the token's SMART scopes grant the interaction on the type;
-    `instance` tells history and operations on one resource from those on a whole type.
+    `instance` tells history and operations on one resource from those on a whole type;
+    `case_operations` names the instance operations clinicians and systems may run on what
+    they see (an operation nobody listed stays closed: it could return what the filters hide).
     """
     kind = kind_of(res_type) if res_type else None
     if kind is Kind.AUDIT and action in (Action.UPDATE, Action.DELETE):
@@ -173,7 +173,7 @@ def rule_for(actor: Actor, res_type: str | None, action: Action, *, scope_ok: bo
     if isinstance(actor, HubItself):
         return OPEN
     if action is Action.OPERATION:
-        return _operation_rule(actor, kind, operation, instance)
+        return _operation_rule(actor, kind, operation, instance, case_operations)
     if actor is None:
         if kind is Kind.PUBLIC and action in (Action.READ, Action.SEARCH, Action.HISTORY):
             return OPEN
@@ -203,16 +203,18 @@ def rule_for(actor: Actor, res_type: str | None, action: Action, *, scope_ok: bo
     return _patient_data_rule(actor, res_type, action)
 
 
-def _operation_rule(actor: Actor, kind: Kind | None, operation: str | None, instance: bool) -> Ruling:
+def _operation_rule(actor: Actor, kind: Kind | None, operation: str | None, instance: bool,
+                    case_operations: frozenset[str]) -> Ruling:
     if operation == "next-question":
         return OPEN  # the subject check is the guard's: a subject means saving, which needs a login
     if actor is None:
         return Ruling(Verdict.LOGIN, "Log in to use this operation")
-    if operation in STATELESS_OPERATIONS:
-        return OPEN
-    if instance and kind in (Kind.PATIENT, Kind.AUDIT) and isinstance(actor, (Clinician, RegionalSystem)):
-        return VISIBLE if _cares(actor) else forbidden(_not_for_care(actor))
-    if instance and kind in (Kind.PUBLIC, Kind.DIRECTORY):
+    if instance and kind in (Kind.PATIENT, Kind.AUDIT):  # on one resource: only if it may be seen
+        if operation in STATELESS_OPERATIONS:
+            return VISIBLE
+        if kind is Kind.PATIENT and operation in case_operations and isinstance(actor, (Clinician, RegionalSystem)):
+            return VISIBLE if _cares(actor) else forbidden(_not_for_care(actor))
+    elif operation in STATELESS_OPERATIONS or instance:
         return OPEN
     return forbidden(f"${operation} is not open to you")
 
@@ -385,8 +387,6 @@ def must_audit(actor: Actor, res_type: str | None, action: Action) -> bool:
         return action is Action.SEARCH
     return kind_of(res_type) in (Kind.PATIENT, Kind.AUDIT)
 
-
-PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 
 
 def purpose_of_use(actor: Principal, emergency: bool) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Access control and the PDL access log for the FHIR API: the hub's implementation of the Guard port.
 
     guard = build_guard(engine, repo, settings, verifier=auth_services.tokens, register=register)
-    server = FhirServer(..., guard=guard)
+    server.set_guard(guard)          # or FhirServer(..., guard=guard)
+    app.add_middleware(PeerAddressMiddleware)
 
 The rules themselves are pure and live in cases/access.py; this package looks up the facts
 they need, turns what a caller may see into SQL, and writes AuditEvents and emergency grants.

@@ -67,7 +67,7 @@ class PdlGuard:
     def __init__(self, *, repo: ResourceRepository, registry: SearchParamRegistry, settings: AccessSettings,
                  verifier: TokenVerifier, register: CustodyRegister,
                  clock: Callable[[], datetime] = utc_now, grants: GrantStore | None = None,
-                 buckets: TokenBuckets | None = None) -> None:
+                 buckets: TokenBuckets | None = None, case_operations: frozenset[str] = frozenset()) -> None:
         self.repo = repo
         self.registry = registry
         self.settings = settings
@@ -78,6 +78,8 @@ class PdlGuard:
         self.buckets = buckets or TokenBuckets(settings.anonymous_rate_per_minute, settings.anonymous_burst)
         self.emergency = EmergencyAccess(self.grants, settings, repo)
         self.directory = DirectoryCache()
+        # Instance operations (`Task/x/$claim`) clinicians and systems may run on what they see.
+        self.case_operations = case_operations
 
     # --- the Guard port -------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class PdlGuard:
         conditional = route.conditional or (action is Action.CREATE and bool(req.header("if-none-exist")))
         ruling = rule_for(actor, res_type, action, scope_ok=scope_ok, conditional=conditional,
                           instance=route.res_id is not None, operation=route.operation,
-                          log_review_right=self.settings.log_review_right)
+                          case_operations=self.case_operations, log_review_right=self.settings.log_review_right)
         _enforce(ruling)
         subject = _subject(req.body) if route.operation == "next-question" else None
         if subject is not None:
@@ -166,6 +168,22 @@ class PdlGuard:
         if isinstance(caller.principal, HubItself):
             return None
         return self.view(conn, caller).access_filter
+
+    def visible(self, conn: Connection, req: FhirRequest, res_type: str, res_id: str) -> bool:
+        """Tell whether the request's caller may see a live resource (for the core's own lookups).
+
+        For code that looks resources up outside the guarded interactions, such as a transaction's
+        reference checks: it must treat what this says False about exactly like a missing resource.
+        """
+        caller = _caller(req)
+        if caller is not None and isinstance(caller.principal, HubItself):
+            stored = self.repo.read(conn, res_type, res_id)
+            return stored is not None and not stored.deleted
+        view = self.view(conn, caller) if caller is not None else View(actor=None, reach=lambda t: reach(None, t))
+        if view.reach(res_type) is Reach.EVERYTHING:
+            stored = self.repo.read(conn, res_type, res_id)
+            return stored is not None and not stored.deleted
+        return self._visible(conn, view, res_type, res_id)
 
     # --- helpers ----------------------------------------------------------------------------
 

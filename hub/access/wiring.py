@@ -25,12 +25,17 @@ from hub.access.settings import AccessSettings
 
 def build_guard(engine: Engine, repo: ResourceRepository, settings_like: Any, verifier: TokenVerifier,
                 register: CustodyRegister, *, clock: Callable[[], datetime] = utc_now,
-                registry: SearchParamRegistry | None = None) -> PdlGuard:
-    """Return the PDL guard for this hub; `settings_like` is the hub's Settings (its `access_*` fields)."""
+                registry: SearchParamRegistry | None = None,
+                case_operations: frozenset[str] = frozenset()) -> PdlGuard:
+    """Return the PDL guard for this hub; `settings_like` is the hub's Settings (its `access_*` fields).
+
+    `case_operations` lists the instance operations (e.g. `claim` for `Task/x/$claim`) that
+    clinicians and regional systems may run on resources they can see; any other stays 403.
+    """
     with engine.connect() as conn:
         if not inspect(conn).has_table(emergency_grants.name):
             raise SystemExit(f"The database has no {emergency_grants.name} table: run `ingang db upgrade` "
                              "(the migration that creates it ships with hub/access)")
     return PdlGuard(repo=repo, registry=registry or SearchParamRegistry.load(),
                     settings=AccessSettings.from_settings(settings_like), verifier=verifier,
-                    register=register, clock=clock)
+                    register=register, clock=clock, case_operations=case_operations)

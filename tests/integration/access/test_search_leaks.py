@@ -148,8 +148,25 @@ def test_a_citizen_sees_nothing_of_another_citizen_through_any_search(erik_hub: 
     assert search(erik_hub, "Encounter?_total=accurate", TOLVAN)["total"] == 2
 
 
-def test_the_search_filter__is_the_same_condition_a_read_by_id_uses(erik_hub: GuardedHub) -> None:
+def test_the_guards_visible__answers_for_the_cores_own_lookups_as_a_read_would(erik_hub: GuardedHub) -> None:
+    from fhir_api.messages import FhirRequest
+    from hub.access import Caller, hub_caller
+    from tests.integration.access.world import ANNA
+
     guard: PdlGuard = erik_hub.guard
+    with erik_hub.engine.connect() as conn:
+        def sees(caller: Any, res_type: str, res_id: str) -> bool:
+            return guard.visible(conn, FhirRequest("GET", "", caller=caller), res_type, res_id)
+
+        assert not sees(Caller(ERIK), "Encounter", "encounter-anders")
+        assert sees(Caller(ANNA), "Encounter", "encounter-anders")
+        assert sees(hub_caller(), "Encounter", "encounter-anders")
+        assert not sees(None, "Encounter", "encounter-anders")
+        assert sees(Caller(ERIK), "Organization", "dig1") and not sees(Caller(ERIK), "Organization", "nope")
+        assert sees(Caller(ANNA), "Binary", "binary-anders") and not sees(Caller(ERIK), "Binary", "binary-anders")
+
+
+def test_the_search_filter__is_the_same_condition_a_read_by_id_uses(erik_hub: GuardedHub) -> None:
     headers = erik_hub.headers(ERIK)
     for res_type in ("Encounter", "Task", "QuestionnaireResponse", "Communication", "Media", "Appointment",
                      "Provenance", "Consent", "RelatedPerson", "Patient"):
@@ -158,7 +175,6 @@ def test_the_search_filter__is_the_same_condition_a_read_by_id_uses(erik_hub: Gu
             for res_id in (f"{res_type.lower()}-{who}", who):
                 read = erik_hub.client.get(f"/fhir/{res_type}/{res_id}", headers=headers)
                 assert (read.status_code == 200) == (f"{res_type}/{res_id}" in listed), (res_type, res_id)
-    assert guard is not None
 
 
 def test_a_clinician_cannot_pull_another_units_record_into_their_case_by_pointing_at_it(
@@ -177,3 +193,11 @@ def test_a_clinician_cannot_pull_another_units_record_into_their_case_by_pointin
     own["focus"] = ref("QuestionnaireResponse", "no-such-answers")  # missing is refused the same way
     assert erik_hub.client.put("/fhir/Task/task-tolvan", json=own, headers=headers).status_code == 403
     assert erik_hub.client.get("/fhir/QuestionnaireResponse/qr-anders", headers=headers).status_code == 404
+
+
+def test_validating_a_hidden_resource_by_id__is_a_404_like_a_missing_one(erik_hub: GuardedHub) -> None:
+    body = erik_hub.world.get("Encounter", "encounter-anders")
+    statuses = {res_id: erik_hub.client.post(f"/fhir/Encounter/{res_id}/$validate", json=dict(body, id=res_id),
+                                             headers=erik_hub.headers(ERIK)).status_code
+                for res_id in ("encounter-anders", "no-such-thing")}
+    assert statuses == {"encounter-anders": 404, "no-such-thing": 404}

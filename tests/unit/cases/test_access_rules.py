@@ -167,11 +167,18 @@ def test_binary__is_read_by_id_through_its_security_context_and_never_searched()
     assert verdict(ANDERS, "Binary", Action.SEARCH) is Verdict.FORBIDDEN
 
 
-def test_instance_operations__are_for_clinicians_and_systems_on_what_they_see() -> None:
-    assert verdict(NURSE, "Task", Action.OPERATION, instance=True, operation="claim") is Verdict.VISIBLE
-    assert verdict(ANDERS, "Task", Action.OPERATION, instance=True, operation="claim") is Verdict.FORBIDDEN
+def test_instance_operations__are_for_clinicians_and_systems_on_what_they_see_once_listed() -> None:
+    listed = frozenset({"claim"})
+    assert verdict(NURSE, "Task", Action.OPERATION, instance=True, operation="claim",
+                   case_operations=listed) is Verdict.VISIBLE
+    assert verdict(NURSE, "Task", Action.OPERATION, instance=True, operation="claim") is Verdict.FORBIDDEN
+    assert verdict(NURSE, "Patient", Action.OPERATION, instance=True, operation="everything",
+                   case_operations=listed) is Verdict.FORBIDDEN
+    assert verdict(ANDERS, "Task", Action.OPERATION, instance=True, operation="claim",
+                   case_operations=listed) is Verdict.FORBIDDEN
     assert verdict(NURSE, "Task", Action.OPERATION, operation="waiting-room") is Verdict.FORBIDDEN
     assert verdict(NURSE, "Patient", Action.OPERATION, operation="validate") is Verdict.OPEN
+    assert verdict(NURSE, "Patient", Action.OPERATION, instance=True, operation="validate") is Verdict.VISIBLE
 
 
 @pytest.mark.parametrize(("child", "limit", "day", "allowed"), [
