@@ -151,7 +151,8 @@ def state_of(task: Mapping[str, Any]) -> State:
     """Return the state a case Task is in, from its businessStatus code checked against its status."""
     business = task.get("businessStatus")
     codings = business.get("coding") if isinstance(business, Mapping) else None
-    codes = [c.get("code") for c in codings or [] if isinstance(c, Mapping) and c.get("system") == CASE_STATE_SYSTEM]
+    codes = [str(c.get("code")) for c in codings or []
+             if isinstance(c, Mapping) and c.get("system") == CASE_STATE_SYSTEM]
     try:
         state = State(codes[0]) if codes else None
     except ValueError:
