@@ -98,11 +98,75 @@ def _numeric_entity(match: re.Match[str]) -> str:
     return f"&#{code};"
 
 
+# XML turns a raw tab, newline or carriage return inside an attribute value into a space;
+# one written as a character reference survives. See `keep_attribute_whitespace`.
+_ATTR_WHITESPACE = {"\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+_RAW_WHITESPACE = re.compile("[\t\n\r]")
+# Markup that may hold quotes or '<' without them opening an attribute value or a tag.
+_SKIPPED = (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>"))
+
+
+def keep_attribute_whitespace(text: str) -> str:
+    """Write raw tabs and line breaks inside attribute values as character references.
+
+    A JSON narrative is a string people and programs write by hand; a line break typed into
+    `title="..."` means a line break, and the XML written from it must keep it one, which
+    only a character reference does (XML attribute-value normalization makes raw ones spaces).
+    Text content, comments and CDATA are left exactly as they are.
+    https://www.w3.org/TR/xml/#AVNormalize
+    """
+    if _RAW_WHITESPACE.search(text) is None:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        lt = text.find("<", i)
+        if lt < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:lt])
+        skipped = next(((start, end) for start, end in _SKIPPED if text.startswith(start, lt)), None)
+        if skipped is not None:
+            stop = text.find(skipped[1], lt + len(skipped[0]))
+            stop = n if stop < 0 else stop + len(skipped[1])
+            out.append(text[lt:stop])
+            i = stop
+            continue
+        i = _copy_tag(text, lt, out)
+    return "".join(out)
+
+
+def _copy_tag(text: str, start: int, out: list[str]) -> int:
+    """Copy one tag from `start`, escaping whitespace in its quoted values; return where it ends."""
+    i, n = start, len(text)
+    quote = ""
+    begun = i
+    while i < n:
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char in _ATTR_WHITESPACE:
+                out.append(text[begun:i])
+                out.append(_ATTR_WHITESPACE[char])
+                begun = i + 1
+        elif char in "\"'":
+            quote = char
+        elif char == ">":
+            i += 1
+            break
+        i += 1
+    out.append(text[begun:i])
+    return i
+
+
 def parse_div(text: str, location: str) -> tuple[Any, str]:
     """Parse a narrative's XHTML from its JSON string: the div element, and the text parsed.
 
-    The text differs from the input only where HTML named entities had to be made numeric.
+    The text differs from the input only where HTML named entities had to be made numeric
+    and where attribute values held raw tabs or line breaks (`keep_attribute_whitespace`).
     """
+    text = keep_attribute_whitespace(text)
     try:
         div = parse_xml(text, "The narrative div")
     except FormatError as exc:
