@@ -29,6 +29,7 @@ from fhir_api.searching import Searcher
 from fhir_api.server import FhirServer, Limits
 from fhir_api.store.repository import ResourceRepository
 from hub import database
+from hub.outbox import Outbox
 from hub.settings import Settings
 from hub.triage_wiring import register_triage
 from triage.errors import ProtocolError
@@ -49,6 +50,7 @@ class Hub:
     settings: Settings
     engine: Engine
     fhir: FhirServer
+    outbox: Outbox
 
 
 def build_hub(settings: Settings) -> Hub:
@@ -80,12 +82,16 @@ def build_hub(settings: Settings) -> Hub:
     server = FhirServer(engine=engine, repo=repo, matcher=matcher,
                         searcher=Searcher(registry, repo, limits), limits=limits)
     register_builtin_operations(server)
+    from hub.outbox.wiring import build_outbox
+
+    # Built before the operations that enqueue, so each can register its message kinds here.
+    outbox = build_outbox(settings, engine, server)
     try:
         register_triage(server, regions_dir=Path(settings.regions_dir) if settings.regions_dir else None)
     except (RegionFileError, ProtocolError) as exc:
         engine.dispose()
         raise SystemExit(f"configuration error: {exc}") from None
-    return Hub(settings=settings, engine=engine, fhir=server)
+    return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
 
 def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
@@ -116,7 +122,11 @@ def create_app(settings: Settings | None = None, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from hub.outbox.wiring import start_dispatcher
+
+        stop_dispatcher = start_dispatcher(hub.settings, hub.outbox)
         yield
+        stop_dispatcher()
         close_login_backends(app.state.auth.logins)
         hub.engine.dispose()
 

@@ -41,6 +41,16 @@ class Settings:
     access_control: bool = field(default=True, metadata={"help": "require tokens and enforce PDL access rules with an audit trail (always on in production)"})
     regions_dir: str = field(default="", metadata={"help": "folder of the regions' routing rules (*.yaml); default: the demo regions shipped with the hub"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    outbox_dispatcher: str = field(default="inline", metadata={"help": "who delivers outbox messages: inline (a thread in each API process), celery (`ingang worker` processes) or off"})
+    broker_url: str = field(default="", metadata={"help": "Celery broker for the outbox workers, e.g. amqp://guest:guest@127.0.0.1:5672// or redis://127.0.0.1:6379/0 (needed when the dispatcher is celery)"})
+    outbox_max_attempts: int = field(default=12, metadata={"help": "delivery attempts before an outbox message is dead"})
+    outbox_backoff_base: float = field(default=2.0, metadata={"help": "seconds before the first retry; doubles each attempt, half of it random"})
+    outbox_backoff_cap: float = field(default=3600.0, metadata={"help": "longest wait between retries, in seconds"})
+    outbox_lease_seconds: float = field(default=60.0, metadata={"help": "how long a worker holds a message; after that a killed worker's message is due again"})
+    outbox_poll_seconds: float = field(default=1.0, metadata={"help": "inline dispatcher's poll interval, and Celery's sweep interval for messages whose task was lost"})
+    outbox_retention_days: int = field(default=7, metadata={"help": "days delivered outbox messages are kept for replay"})
+    outbox_operator_scope: str = field(default="system/Outbox.operate", metadata={"help": "token scope that opens the staff outbox API (/api/outbox): list and replay messages"})
+    subscription_error_after: int = field(default=5, metadata={"help": "failed notification attempts in a row before a Subscription's status becomes error"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +67,8 @@ class Settings:
                     values[f.name] = _bool(raw)
                 elif f.type == "int":
                     values[f.name] = int(raw)
+                elif f.type == "float":
+                    values[f.name] = float(raw)
                 else:
                     values[f.name] = raw
             except ValueError as exc:

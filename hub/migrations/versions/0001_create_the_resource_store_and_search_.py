@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 00:10:43.735530
+Create Date: 2026-11-26 02:01:42.055178
 """
 
 from __future__ import annotations
@@ -58,6 +58,27 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_refresh_tokens_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_auth_refresh_tokens_family_id'), ['family_id'], unique=False)
+
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=64), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('claim', sa.String(length=32), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('receipt', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
+    sa.UniqueConstraint('kind', 'key', name=op.f('uq_outbox_messages_kind_key'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_messages_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_messages_status_next_attempt_at'), ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('resources',
     sa.Column('rid', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -241,6 +262,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_resources_res_type_last_updated_rid'))
 
     op.drop_table('resources')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_status_next_attempt_at'))
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_created_at'))
+
+    op.drop_table('outbox_messages')
     with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_refresh_tokens_family_id'))
         batch_op.drop_index(batch_op.f('ix_auth_refresh_tokens_expires_at'))
