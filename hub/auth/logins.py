@@ -2,7 +2,9 @@
 
 A region registers the hub as an OIDC client with its BankID broker (citizens) and the Inera IdP
 (clinicians), with redirect URI `{issuer}/auth/callback`, and gives the hub the issuer, client id
-and secret of each. Nothing configured means the dev login (development only); one purpose
+and secret of each. A region that runs BankID itself sets `INGANG_CITIZEN_BANKID_*` instead of the
+citizens' OIDC variables (RP API URL, RP certificate and key, BankID's CA), and citizens log in on
+the hub's own BankID page. Nothing configured means the dev login (development only); one purpose
 configured means the other falls back to the dev login in development and is a configuration
 error in production, so a half-configured production hub never starts.
 https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication
@@ -15,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.idp.bankid import PRODUCTION_URL, BankIdConfigurationError, BankIdTls, HttpBankIdClient
+from adapters.idp.bankid.browser import BankIdBrowserLogin
 from adapters.idp.oidc import CITIZEN_SCOPES, OidcRelyingParty, OidcSettings
 from adapters.idp.oidc.login_backend import OidcLoginBackend, clinician_claims_request
 from adapters.idp.smart.login import CITIZEN, CLINICIAN, PURPOSES, DevLoginBackend, LoginBackend
 from adapters.idp.smart.services import CALLBACK_PATH, DEV_LOGIN_PATH
+from hub.auth.bankid_pages import BANKID_PAGE_PATH
 
 PREFIX = {CITIZEN: "INGANG_CITIZEN_OIDC_", CLINICIAN: "INGANG_CLINICIAN_OIDC_"}
+BANKID_PREFIX = "INGANG_CITIZEN_BANKID_"
 DEFAULT_SCOPES = {CITIZEN: " ".join(CITIZEN_SCOPES), CLINICIAN: "openid"}
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 WHO = {CITIZEN: "citizens (BankID through an OpenID provider)", CLINICIAN: "clinicians (SITHS through the Inera IdP)"}
@@ -50,7 +56,47 @@ def login_variables() -> list[LoginVariable]:
             LoginVariable(f"{p}TOKEN_AUTH_METHOD", "client_secret_basic",
                           "client_secret_basic or client_secret_post, as registered at the provider"),
         ]
+    b = BANKID_PREFIX
+    out += [
+        LoginVariable(f"{b}URL", "", "BankID RP API v6 base URL, for a region that runs BankID itself "
+                      f"(e.g. {PRODUCTION_URL}); citizens then log in on the hub's own BankID page, "
+                      "instead of through INGANG_CITIZEN_OIDC_*"),
+        LoginVariable(f"{b}CERT_FILE", "", "the region's RP certificate (PEM), for mutual TLS"),
+        LoginVariable(f"{b}KEY_FILE", "", "its private key (PEM; empty when it is in the certificate file)"),
+        LoginVariable(f"{b}KEY_PASSWORD_FILE", "", "file holding the key's password, if it has one"),
+        LoginVariable(f"{b}CA_FILE", "", "the CA that issued BankID's server certificate (PEM)"),
+    ]
     return out
+
+
+def bankid_login_from_env(environ: Mapping[str, str], *, issuer_base_url: str) -> LoginBackend | None:
+    """Return the BankID login page backend if `INGANG_CITIZEN_BANKID_URL` is set, else None."""
+    b = BANKID_PREFIX
+    url = environ.get(f"{b}URL", "").strip()
+    if not url:
+        stray = sorted(k for k, v in environ.items() if k.startswith(b) and v)
+        if stray:
+            raise _config_error(f"{', '.join(stray)} set without {b}URL")
+        return None
+    if environ.get(f"{PREFIX[CITIZEN]}ISSUER", "").strip():
+        raise _config_error(f"set {b}URL or {PREFIX[CITIZEN]}ISSUER for citizens' login, not both")
+    cert, ca = environ.get(f"{b}CERT_FILE", "").strip(), environ.get(f"{b}CA_FILE", "").strip()
+    missing = [name for name, value in (("CERT_FILE", cert), ("CA_FILE", ca)) if not value]
+    if missing:
+        raise _config_error(f"{b}URL is set, so {' and '.join(b + m for m in missing)} must be set too")
+    password = None
+    if path := environ.get(f"{b}KEY_PASSWORD_FILE", "").strip():
+        try:
+            password = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise _config_error(f"{b}KEY_PASSWORD_FILE: cannot read {path}: {exc.strerror}") from None
+    tls = BankIdTls(client_cert=cert, ca_cert=ca, client_key=environ.get(f"{b}KEY_FILE", "").strip() or None,
+                    key_password=password)
+    try:
+        client = HttpBankIdClient(url, tls)
+    except BankIdConfigurationError as exc:
+        raise _config_error(f"{b}*: {exc}") from None
+    return BankIdBrowserLogin(client, page_url=issuer_base_url.rstrip("/") + BANKID_PAGE_PATH)
 
 
 def _config_error(message: str) -> SystemExit:
@@ -112,14 +158,17 @@ def login_backends_from_env(environ: Mapping[str, str], *, issuer_base_url: str,
     """Return a login backend per purpose from the environment, or None if no provider is configured."""
     configured = {p: s for p in PURPOSES
                   if (s := oidc_settings_from_env(environ, p, issuer_base_url=issuer_base_url)) is not None}
-    if not configured:
+    bankid = bankid_login_from_env(environ, issuer_base_url=issuer_base_url)
+    if not configured and bankid is None:
         return None
-    missing = [p for p in PURPOSES if p not in configured]
+    missing = [p for p in PURPOSES if p not in configured and not (p == CITIZEN and bankid is not None)]
     if missing and mode == "production":
         raise _config_error(f"production mode needs an identity provider for {missing[0]}s too: set "
                             f"{PREFIX[missing[0]]}ISSUER, _CLIENT_ID and _CLIENT_SECRET")
     logins: dict[str, LoginBackend] = {
         purpose: OidcLoginBackend(OidcRelyingParty(settings), purpose) for purpose, settings in configured.items()}
+    if bankid is not None:
+        logins[CITIZEN] = bankid
     for purpose in missing:
         # Development with one real provider (say, a BankID test broker) still lets the other
         # kind of person log in; the dev backend itself refuses anything but development mode.
@@ -132,3 +181,5 @@ def close_login_backends(logins: Mapping[str, LoginBackend] | None) -> None:
     for backend in (logins or {}).values():
         if isinstance(backend, OidcLoginBackend):
             backend.close()
+        elif isinstance(backend, BankIdBrowserLogin) and isinstance(backend.client, HttpBankIdClient):
+            backend.client.close()

@@ -38,6 +38,9 @@ class OneTimeStore(Protocol):
     def take(self, kind: str, key: str, *, now: datetime) -> dict[str, Any] | None:
         """Return the value and delete it, or None if it is unknown, taken or expired."""
 
+    def peek(self, kind: str, key: str, *, now: datetime) -> dict[str, Any] | None:
+        """Return the value and keep it, or None if it is unknown, taken or expired."""
+
     def claim(self, kind: str, key: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a key as seen until it expires; False if it was already seen and has not expired."""
 
@@ -67,6 +70,14 @@ class InMemoryOneTimeStore:
         if entry is None or entry[1] <= now:
             return None
         return entry[0]
+
+    def peek(self, kind: str, key: str, *, now: datetime) -> dict[str, Any] | None:
+        """Return the value and keep it, or None if it is unknown, taken or expired."""
+        with self._lock:
+            entry = self._entries.get(key_hash(kind, key))
+        if entry is None or entry[1] <= now:
+            return None
+        return dict(entry[0])
 
     def claim(self, kind: str, key: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a key as seen until it expires; False if it was already seen and has not expired."""

@@ -64,6 +64,17 @@ class SqlOneTimeStore:
         value: dict[str, Any] = json.loads(row.value)
         return value
 
+    def peek(self, kind: str, key: str, *, now: datetime) -> dict[str, Any] | None:
+        """Return the value and keep it, or None if it is unknown, taken or expired."""
+        table = one_time_entries
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.value).where(table.c.key_hash == key_hash(kind, key),
+                                                           table.c.expires_at > _naive(now))).first()
+        if row is None:
+            return None
+        value: dict[str, Any] = json.loads(row.value)
+        return value
+
     def claim(self, kind: str, key: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a key as seen until it expires; False if it was already seen and has not expired."""
         hashed = key_hash(kind, key)

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from adapters.idp.bankid.browser import BankIdBrowserLogin
 from adapters.idp.oidc import CITIZEN_SCOPES
 from adapters.idp.oidc.login_backend import OidcLoginBackend, clinician_claims_request
 from adapters.idp.smart import DevLoginBackend, LoginFailed, LoginRequest
 from hub.auth.logins import close_login_backends, login_backends_from_env, login_variables
+from tests.fixtures.bankid.certs import make_pki
 from tests.integration.idp.op_process import free_port
 
 from .conftest import HUB, region_environment
@@ -106,9 +108,47 @@ def test_an_unreadable_secret_file_is_a_configuration_error(tmp_path: Path) -> N
 
 def test_the_documented_variables_are_the_ones_read() -> None:
     names = {v.name for v in login_variables()}
-    assert len(names) == 12
+    assert len(names) == 17
     assert set(region_environment(BROKER)) <= names
-    assert all(name.startswith(("INGANG_CITIZEN_OIDC_", "INGANG_CLINICIAN_OIDC_")) for name in names)
+    assert all(name.startswith(("INGANG_CITIZEN_OIDC_", "INGANG_CLINICIAN_OIDC_", "INGANG_CITIZEN_BANKID_"))
+               for name in names)
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    bankid = [name.removeprefix("INGANG_CITIZEN_BANKID") for name in names if "_BANKID_" in name]
+    assert all(f"`{suffix}" in readme or f"`INGANG_CITIZEN_BANKID{suffix}`" in readme for suffix in bankid)
+
+
+def bankid_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    pki = make_pki(tmp_path / "pki")
+    return {"INGANG_CITIZEN_BANKID_URL": "https://bankid.region.example/rp/v6.0",
+            "INGANG_CITIZEN_BANKID_CERT_FILE": str(pki.client_cert),
+            "INGANG_CITIZEN_BANKID_KEY_FILE": str(pki.client_key),
+            "INGANG_CITIZEN_BANKID_CA_FILE": str(pki.ca_cert), **extra}
+
+
+def test_bankid_configured_logs_citizens_in_on_the_hubs_own_bankid_page(tmp_path: Path) -> None:
+    logins = backends(bankid_environment(tmp_path, INGANG_CLINICIAN_OIDC_ISSUER=BROKER,
+                                         INGANG_CLINICIAN_OIDC_CLIENT_ID="hub",
+                                         INGANG_CLINICIAN_OIDC_CLIENT_SECRET="s3cret"), mode="production")
+    assert logins is not None
+    citizen = logins["citizen"]
+    assert isinstance(citizen, BankIdBrowserLogin) and citizen.page_url == f"{HUB}/auth/bankid"
+    assert isinstance(logins["clinician"], OidcLoginBackend)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"INGANG_CITIZEN_BANKID_CA_FILE": ""}, "INGANG_CITIZEN_BANKID_URL is set, so INGANG_CITIZEN_BANKID_CA_FILE "
+                                            "must be set too"),
+    ({"INGANG_CITIZEN_BANKID_URL": "http://bankid.region.example/rp/v6.0"}, "INGANG_CITIZEN_BANKID_\\*: .*the BankID "
+                                                                           "base URL must be https"),
+    ({"INGANG_CITIZEN_BANKID_URL": ""}, "INGANG_CITIZEN_BANKID_CA_FILE, INGANG_CITIZEN_BANKID_CERT_FILE, "
+                                        "INGANG_CITIZEN_BANKID_KEY_FILE set without INGANG_CITIZEN_BANKID_URL"),
+    (only_citizens(), "set INGANG_CITIZEN_BANKID_URL or INGANG_CITIZEN_OIDC_ISSUER"),
+    ({"INGANG_CITIZEN_BANKID_CERT_FILE": "/nonexistent.pem"}, "INGANG_CITIZEN_BANKID_\\*: .*cannot load the TLS"),
+])
+def test_a_bad_bankid_configuration_stops_the_hub_naming_the_variable(tmp_path: Path, change: dict[str, str],
+                                                                      message: str) -> None:
+    with pytest.raises(SystemExit, match=f"^configuration error: {message}"):
+        backends(bankid_environment(tmp_path, **change))
 
 
 def test_an_unreachable_provider_fails_the_login_with_a_reason_and_not_an_exception() -> None:

@@ -40,6 +40,15 @@ def test_one_time_store__a_value_is_taken_once(store: OneTimeStore) -> None:
     assert store.take(CODE, "abc", now=NOW) is None
 
 
+def test_one_time_store__a_peek_keeps_the_value_until_it_is_taken_or_expires(store: OneTimeStore) -> None:
+    store.put(CODE, "abc", {"n": 1}, expires_at=LATER)
+    assert store.peek(CODE, "abc", now=NOW) == {"n": 1}
+    assert store.peek(LAUNCH, "abc", now=NOW) is None
+    assert store.peek(CODE, "abc", now=LATER) is None
+    assert store.take(CODE, "abc", now=NOW) == {"n": 1}
+    assert store.peek(CODE, "abc", now=NOW) is None
+
+
 def test_one_time_store__an_expired_value_is_gone(store: OneTimeStore) -> None:
     store.put(CODE, "abc", {"x": 1}, expires_at=LATER)
     assert store.take(CODE, "abc", now=LATER) is None
