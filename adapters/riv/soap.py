@@ -93,6 +93,8 @@ class RivCaller:
             service = self._service(interaction)
             result = getattr(service, operation)(**body, _soapheaders=headers)
         except zeep.exceptions.Fault as exc:
+            if exc.code is None:  # an error page that happens to parse as XML, not a SOAP fault
+                raise RivUnavailable(source, "an HTTP error without a SOAP fault") from None
             raise RivFault(source, str(exc.message or exc.code or "no fault text")) from None
         except requests.Timeout:
             raise RivTimeout(source, f"after {self.endpoint.timeout_seconds:g} s") from None
