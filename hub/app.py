@@ -91,6 +91,9 @@ def build_hub(settings: Settings) -> Hub:
     except (RegionFileError, ProtocolError) as exc:
         engine.dispose()
         raise SystemExit(f"configuration error: {exc}") from None
+    from hub.journal_wiring import register_journal
+
+    register_journal(server, outbox, settings)
     return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
 

@@ -51,6 +51,8 @@ class Settings:
     outbox_retention_days: int = field(default=7, metadata={"help": "days delivered outbox messages are kept for replay"})
     outbox_operator_scope: str = field(default="system/Outbox.operate", metadata={"help": "token scope that opens the staff outbox API (/api/outbox): list and replay messages"})
     subscription_error_after: int = field(default=5, metadata={"help": "failed notification attempts in a row before a Subscription's status becomes error"})
+    journals_file: str = field(default="", metadata={"help": "JSON or YAML file of each region's FHIR journal endpoint and client credentials, where closed cases' notes go (default: an in-memory journal; production needs one per region)"})
+    peer_hubs_file: str = field(default="", metadata={"help": "JSON or YAML file of the other Ingång hubs cases may be transferred to, and which of their clients may transfer cases here"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
