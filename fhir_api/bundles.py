@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import logging
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -21,13 +22,15 @@ import orjson
 from sqlalchemy import Connection
 
 from fhir_api.messages import FhirRequest, FhirResponse
-from fhir_api.outcomes import BadRequest, FhirError, PayloadTooLarge, PreconditionFailed
+from fhir_api.outcomes import BadRequest, FhirError, PayloadTooLarge, PreconditionFailed, internal_error
 from fhir_api.raw import materialize
 from fhir_api.resource_types import R4_RESOURCE_TYPES
 from fhir_api.store.repository import instant, new_id
 
 if TYPE_CHECKING:
     from fhir_api.server import FhirServer
+
+log = logging.getLogger("ingang.fhir")
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -60,8 +63,11 @@ def _entry_request(server_req: FhirRequest, entry: Any, index: int) -> FhirReque
         body, content_type = _patch_body(body, where)
     elif method in ("POST", "PUT") and body is None and "$" not in url:
         raise BadRequest(f"{where} has no resource to {method}", (f"{where}.resource",))
-    req = FhirRequest.from_url(method, url, headers=headers, body=body, base_url=server_req.base_url,
-                               content_type=content_type)
+    try:
+        req = FhirRequest.from_url(method, url, headers=headers, body=body, base_url=server_req.base_url,
+                                   content_type=content_type)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise BadRequest(f"{where}.request.url is not a URL", (f"{where}.request.url",)) from None
     req.caller = server_req.caller
     return req
 
@@ -133,6 +139,12 @@ def process_bundle(server: FhirServer, req: FhirRequest) -> FhirResponse:
                 out.append(_response_entry(server.handle(sub)))
             except FhirError as exc:
                 out.append(_error_entry(exc))
+            except Exception:
+                # Earlier entries are committed already: this entry fails alone, as a 500
+                # that names a correlation id and nothing of the exception, and the batch goes on.
+                correlation, outcome = internal_error()
+                log.exception("internal error in Bundle.entry[%d], correlation id %s", i, correlation)
+                out.append({"response": {"status": _status_line(500), "outcome": outcome}})
         return _bundle("batch-response", out)
     requests = [_entry_request(req, e, i) for i, e in enumerate(entries)]
     with server.unit_of_work(True) as conn:

@@ -9,6 +9,7 @@ https://hl7.org/fhir/R4/http.html#mime-type
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -39,6 +40,12 @@ _FORMATS = {
 }
 
 
+# C0 controls but tab, line feed and carriage return: no FHIR string may hold one.
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# How JSON text spells them; a cheap test before the parsed body is walked.
+_ESCAPED_CONTROL = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|[bf])")
+
+
 def response_format(request: Request) -> str:
     """Choose JSON or XML from `_format`, then Accept; JSON when nothing says otherwise."""
     fmt = request.query_params.get("_format")
@@ -62,10 +69,16 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         return None
     if media in ("", "application/fhir+json", "application/json", "application/json-patch+json"):
         try:
-            return orjson.loads(raw)
+            parsed = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
                              f"column {exc.colno}", ("body",), issue_code="structure") from None
+        if _ESCAPED_CONTROL.search(raw) and (where := control_path(parsed, "")) is not None:
+            # FHIR strings may not hold them, XML cannot carry them, PostgreSQL stores no NUL.
+            raise BadRequest(f"{where or 'The body'} holds a control character; FHIR strings hold none "
+                             "below U+0020 but tab, carriage return and line feed", (where or "body",),
+                             issue_code="value")
+        return parsed
     if media in ("application/fhir+xml", "application/xml", "text/xml"):
         from fhir_api.formats import FormatError
         from fhir_api.formats.xml import xml_to_json
@@ -79,6 +92,28 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         return raw.decode("utf-8", errors="replace")
     raise UnsupportedMediaType(f"Content-Type '{media}' is not supported; send application/fhir+json "
                                "or application/fhir+xml", ("Content-Type",))
+
+
+def control_path(node: Any, path: str) -> str | None:
+    """Return where in parsed JSON a string (or key) holds a forbidden control character, or None.
+
+    https://hl7.org/fhir/R4/datatypes.html#string
+    """
+    if isinstance(node, str):
+        return path if CONTROL_CHARS.search(node) else None
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if CONTROL_CHARS.search(key):
+                return path
+            found = control_path(value, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found = control_path(value, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def render(body: Any, media: str, pretty: bool) -> bytes:
@@ -108,18 +143,33 @@ class FhirEndpoint:
     async def respond(self, request: Request) -> Response:
         """Handle one HTTP request end to end."""
         media = JSON_TYPE
-        pretty = request.query_params.get("_pretty") == "true"
+        pretty = False
         try:
+            pretty = request.query_params.get("_pretty") == "true"
             media = response_format(request)
             fhir_req = await self.to_fhir_request(request)
             result = await run_in_threadpool(self.server.handle, fhir_req)
             return self.to_http(result, media, pretty, head=request.method == "HEAD")
         except FhirError as exc:
-            return self.to_http(FhirResponse(exc.status, exc.outcome(), exc.headers), media, pretty)
+            return self.error_response(FhirResponse(exc.status, exc.outcome(), exc.headers), media, pretty)
         except Exception:
             correlation, outcome = internal_error()
             log.exception("internal error, correlation id %s", correlation)
-            return self.to_http(FhirResponse(500, outcome), media, pretty)
+            return self.error_response(FhirResponse(500, outcome), media, pretty)
+
+    def error_response(self, result: FhirResponse, media: str, pretty: bool) -> Response:
+        """Write an error in the asked format; if even that fails, as a JSON 500 outcome.
+
+        The XML writer can refuse what an outcome quotes (a control character from the URL,
+        say); the client must still get an OperationOutcome, not the framework's plain text.
+        """
+        try:
+            return self.to_http(result, media, pretty)
+        except Exception:
+            correlation, outcome = internal_error()
+            log.exception("internal error while writing an error response, correlation id %s", correlation)
+            return Response(content=dumps(outcome), status_code=500,
+                            media_type=f"{JSON_TYPE}; charset=utf-8")
 
     async def to_fhir_request(self, request: Request) -> FhirRequest:
         """Read an HTTP request into the core's request type."""

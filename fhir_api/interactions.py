@@ -27,6 +27,8 @@ from fhir_api.outcomes import (
 from fhir_api.store.repository import ResourceRepository, Stored
 from fhir_api.validation import validate_resource
 
+# Versions are 32-bit integers in the store; a larger number cannot name one.
+MAX_VERSION = 2**31 - 1
 ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
@@ -109,8 +111,8 @@ class Interactions:
 
     def vread(self, conn: Connection, req: FhirRequest, res_type: str, res_id: str, vid: str) -> FhirResponse:
         """Return one version of a resource."""
-        if not vid.isdigit():
-            raise NotFound(f"Version '{vid}' is not a version number", ("_history",))
+        if not vid.isdigit() or int(vid) > MAX_VERSION:
+            raise NotFound(f"Version '{vid[:20]}' is not a version number this server has", ("_history",))
         stored = self.repo.vread(conn, res_type, res_id, int(vid))
         if stored is None:
             raise NotFound(f"{res_type}/{res_id}/_history/{vid} is not known")

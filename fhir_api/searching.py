@@ -46,7 +46,10 @@ def parse_fhir_instant(value: str, name: str) -> datetime:
     except ValueError:
         raise BadRequest(f"{name}: '{value}' is not a FHIR instant or date", (name,)) from None
     if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
+        try:
+            dt = dt.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is a moment before year 1
+            raise BadRequest(f"{name}: '{value}' is outside the years 1-9999 in UTC", (name,)) from None
     return dt
 
 

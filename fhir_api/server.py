@@ -9,6 +9,7 @@ https://hl7.org/fhir/R4/http.html
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from fhir_api.searching import Searcher
 
 log = logging.getLogger(__name__)
+
+# No id holds a control character; a search value may hold a tab or a line break.
+_CONTROL = re.compile("[\x00-\x1f]")
+_QUERY_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 # Write listeners may write again (an outbox row for a Subscription that a Task matched …);
 # this bounds the rounds, so two listeners that answer each other cannot loop for ever.
@@ -181,6 +186,11 @@ class FhirServer:
         return self.guarded(conn, req, lambda: self._dispatch(conn, req))
 
     def _dispatch(self, conn: Connection, req: FhirRequest) -> FhirResponse:
+        if _CONTROL.search(req.path) or any(_QUERY_CONTROL.search(k + v) for k, v in req.query):
+            # No FHIR id or value holds one; PostgreSQL refuses a NUL in any text it is sent,
+            # and XML cannot quote any of them back in an OperationOutcome.
+            raise BadRequest("The URL holds a control character (%00-%1F), which no FHIR value may contain",
+                             ("url",))
         segs, method = req.segments, req.method
         if method == "HEAD":
             method = "GET"

@@ -201,6 +201,10 @@ def parse_query(resource_type: str | None, params: Sequence[tuple[str, str]],
     `params` are the decoded query (or form) pairs in order; `base_url` makes references to
     this server given as absolute URLs match local ones.
     """
+    if any("\x00" in name or "\x00" in value for name, value in params):
+        # Conditional requests and references come here without passing the router's check,
+        # and PostgreSQL refuses a NUL in any text it is sent.
+        raise BadRequest("A search parameter holds a NUL character (%00), which no FHIR value may contain")
     types = _types(resource_type, params, registry)
     p = _Parser(registry, types, strict, base_url)
     criteria: list[Criterion] = []
