@@ -35,6 +35,8 @@ CITIZEN_UPDATABLE_STATUS = "in-progress"
 IMMUTABLE_TYPES = frozenset({"Provenance"})
 # The operations that store nothing and show nothing stored.
 STATELESS_OPERATIONS = frozenset({"next-question", "validate"})
+# Case operations a citizen (or guardian) may run on their own case, when the hub offers them.
+CITIZEN_CASE_OPERATIONS = frozenset({"withdraw", "queue-position"})
 LOG_REVIEW_RIGHT = "Logggranskning"
 MIN_EMERGENCY_REASON = 5
 DEFAULT_EMERGENCY_HOURS = 2.0
@@ -214,6 +216,9 @@ def _operation_rule(actor: Actor, kind: Kind | None, operation: str | None, inst
             return VISIBLE
         if kind is Kind.PATIENT and operation in case_operations and isinstance(actor, (Clinician, RegionalSystem)):
             return VISIBLE if _cares(actor) else forbidden(_not_for_care(actor))
+        if (kind is Kind.PATIENT and operation in case_operations and operation in CITIZEN_CASE_OPERATIONS
+                and isinstance(actor, (Citizen, Guardian))):
+            return VISIBLE  # on their own case only: the guard then checks it is in their compartment
     elif operation in STATELESS_OPERATIONS or instance:
         return OPEN
     return forbidden(f"${operation} is not open to you")

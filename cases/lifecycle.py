@@ -24,6 +24,11 @@ CASE_CODE = "triage-case"
 PARTICIPATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 PRIMARY_PERFORMER = "PPRF"
 CLOSE_OUTCOME_SYSTEM = "https://ingang.example/fhir/CodeSystem/case-outcome"
+# How a clinician may close a case ($close's `outcome`), with the words the journal shows.
+CLOSE_OUTCOMES = {
+    "advice-given": "Råd givna", "treated": "Behandlad", "prescribed": "Recept utfärdat",
+    "referred": "Remitterad", "no-action-needed": "Ingen åtgärd behövs", "no-answer": "Invånaren svarade inte",
+}
 
 
 class State(StrEnum):
@@ -130,9 +135,10 @@ TRANSITIONS: dict[Step, Transition] = {t.step: t for t in (
 class IllegalStep(Exception):
     """A step the case's state (or the one taking it) does not allow; the message says which and why."""
 
-    def __init__(self, step: str, state: State | None, message: str) -> None:
+    def __init__(self, step: str, state: State | None, message: str, *, by_role: bool = False) -> None:
         super().__init__(message)
         self.step, self.state, self.message = step, state, message
+        self.by_role = by_role  # refused for who takes it, not for the state the case is in
 
 
 class NotACase(ValueError):
@@ -170,14 +176,15 @@ def check(step: Step | str, state: State, role: Role) -> Transition:
     except ValueError:
         raise IllegalStep(str(step), state, f"cannot {step}: no such step for a case") from None
     if state not in transition.sources:
-        raise IllegalStep(transition.step, state, f"cannot {_verb(transition.step)}: the case is {SHAPES[state].words}")
+        raise IllegalStep(transition.step, state, f"cannot {verb(transition.step)}: the case is {SHAPES[state].words}")
     if role not in transition.roles:
         raise IllegalStep(transition.step, state,
-                          f"cannot {_verb(transition.step)}: a {role} may not take this step")
+                          f"cannot {verb(transition.step)}: a {role} may not take this step", by_role=True)
     return transition
 
 
-def _verb(step: Step) -> str:
+def verb(step: Step) -> str:
+    """Return the step as words for a message: "hand over", "claim"."""
     return {Step.HANDOVER: "hand over", Step.TRANSFER_OUT: "transfer to another hub"}.get(step, str(step))
 
 
@@ -203,12 +210,12 @@ def step_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> Transit
         raise IllegalStep("update", old, f"cannot change the case from {SHAPES[old].words} to {SHAPES[new].words}")
     transition = check(step, old, Role.HUB)
     if transition.target != new:
-        raise IllegalStep(step, old, f"cannot {_verb(step)}: it leaves the case {SHAPES[transition.target].words}, "
+        raise IllegalStep(step, old, f"cannot {verb(step)}: it leaves the case {SHAPES[transition.target].words}, "
                                      f"not {SHAPES[new].words}")
     if not transition.by_update:
-        raise IllegalStep(step, old, f"cannot {_verb(step)} by updating the Task: use Task/[id]/${step}")
+        raise IllegalStep(step, old, f"cannot {verb(step)} by updating the Task: use Task/[id]/${step}")
     if step in (Step.CLAIM, Step.HANDOVER) and not (new_owner or "").startswith("PractitionerRole/"):
-        raise IllegalStep(step, old, f"cannot {_verb(step)}: the owner must be the clinician's PractitionerRole")
+        raise IllegalStep(step, old, f"cannot {verb(step)}: the owner must be the clinician's PractitionerRole")
     if step is Step.RELEASE and not (new_owner or "").startswith("Organization/"):
         raise IllegalStep(step, old, "cannot release: the owner must go back to the care unit's Organization")
     return transition

@@ -31,6 +31,7 @@ from fhir_api.store.repository import ResourceRepository
 from hub import database
 from hub.outbox import Outbox
 from hub.settings import Settings
+from hub.case_wiring import CASE_OPERATIONS, register_case_operations
 from hub.triage_wiring import register_triage
 from triage.errors import ProtocolError
 
@@ -94,6 +95,7 @@ def build_hub(settings: Settings) -> Hub:
     from hub.journal_wiring import register_journal
 
     register_journal(server, outbox, settings)
+    register_case_operations(server)  # claim, release, handover, close, withdraw, transfer, waiting rooms
     return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
 
@@ -106,7 +108,8 @@ def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
     # in production it knows no families, so no guardian access is granted on anyone's word.
     families = demo_directory().families if settings.mode != "production" else {}
     guard = build_guard(hub.engine, hub.fhir.repo, settings, verifier=verifier,
-                        register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry)
+                        register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry,
+                        case_operations=CASE_OPERATIONS)
     hub.fhir.set_guard(guard)
     app.add_middleware(PeerAddressMiddleware)
 

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine
 import adapters.idp.smart.one_time_sql
 import adapters.idp.tokens.refresh_sql  # noqa: F401
 import hub.access.grants  # noqa: F401
+import hub.case_queue  # noqa: F401
 import hub.outbox.table  # noqa: F401
 from fhir_api.store.schema import metadata
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 02:01:42.055178
+Create Date: 2026-11-26 02:05:54.383961
 """
 
 from __future__ import annotations
@@ -58,6 +58,24 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_refresh_tokens_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_auth_refresh_tokens_family_id'), ['family_id'], unique=False)
+
+    op.create_table('case_queue',
+    sa.Column('task_id', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=32), nullable=False),
+    sa.Column('unit_id', sa.String(length=64), nullable=True),
+    sa.Column('competence', sa.String(length=64), server_default='', nullable=False),
+    sa.Column('priority_rank', sa.SmallInteger(), nullable=False),
+    sa.Column('answer_by', sa.DateTime(), nullable=False),
+    sa.Column('waiting_since', sa.DateTime(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(), nullable=True),
+    sa.Column('encounter_id', sa.String(length=64), nullable=True),
+    sa.Column('patient_id', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('task_id', name=op.f('pk_case_queue'))
+    )
+    with op.batch_alter_table('case_queue', schema=None) as batch_op:
+        batch_op.create_index('ix_case_queue_claims', ['unit_id', 'claimed_at'], unique=False)
+        batch_op.create_index('ix_case_queue_competence_order', ['unit_id', 'competence', 'state', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
+        batch_op.create_index('ix_case_queue_order', ['unit_id', 'state', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
 
     op.create_table('outbox_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -267,6 +285,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_messages_created_at'))
 
     op.drop_table('outbox_messages')
+    with op.batch_alter_table('case_queue', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_queue_order')
+        batch_op.drop_index('ix_case_queue_competence_order')
+        batch_op.drop_index('ix_case_queue_claims')
+
+    op.drop_table('case_queue')
     with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_refresh_tokens_family_id'))
         batch_op.drop_index(batch_op.f('ix_auth_refresh_tokens_expires_at'))
