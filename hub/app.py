@@ -157,6 +157,9 @@ def create_app(settings: Settings | None = None, *,
     mount_auth(app, auth)
     if settings.access_control:
         _guard(app, hub, settings, auth.tokens)
+    from hub.photo_wiring import register_photos
+
+    register_photos(app, hub.fhir, settings)  # before the FHIR catch-all, so photos posted to /fhir are cleaned
     endpoint = FhirEndpoint(hub.fhir, mount="/fhir", base_url=settings.base_url,
                             max_body_bytes=settings.max_body_bytes)
     app.add_route("/fhir", endpoint.respond, methods=FHIR_METHODS, include_in_schema=False)
