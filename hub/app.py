@@ -157,6 +157,9 @@ def create_app(settings: Settings | None = None, *,
     mount_auth(app, auth)
     if settings.access_control:
         _guard(app, hub, settings, auth.tokens)
+    from hub.live import mount_live
+
+    mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets
     from hub.photo_wiring import register_photos
 
     register_photos(app, hub.fhir, settings)  # before the FHIR catch-all, so photos posted to /fhir are cleaned

@@ -47,7 +47,7 @@ class RedisBus:
     async def start(self) -> None:
         """Connect and start reading; fails fast when Redis does not answer."""
         self._client = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
-        await self._client.ping()
+        await self._client.ping()  # type: ignore[misc]  # redis types ping for sync and async clients
         await self._open_pubsub()
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
 

@@ -1,0 +1,136 @@
+"""Publish committed changes to the live bus, and hold chat writes to the conversation's rules.
+
+The FHIR server calls `after_commit` in the request's worker thread once a unit of work has
+committed. Events are worked out there (one short read for version keys and units) and handed
+to the event loop through a thread-safe queue, which one task drains in order onto the bus: a
+request thread never waits for Redis, and one process publishes in the order it committed.
+Before the hub's loop runs (demo data at start-up) there is no one to tell, so events are
+dropped. `before_commit` runs inside the transaction: a citizen's message into a closed chat
+or case fails there with a 409, so nothing is stored.
+https://hl7.org/fhir/R4/communication.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import Connection
+
+from communication.bus import Bus
+from communication.chat import ChatRefused, check_new_message, encounter_of
+from communication.events import (
+    LiveEvent,
+    case_events,
+    communication_events,
+    owner_reference,
+    unit_of_encounter,
+)
+from fhir_api.changes import Change
+from fhir_api.outcomes import BadRequest, Conflict
+from hub.live.store import LiveStore
+
+log = logging.getLogger(__name__)
+QUEUE_LIMIT = 100_000  # events waiting for the bus; beyond it they are dropped (clients replay)
+
+
+class LivePublisher:
+    """The FHIR server's write and commit listener for the live layer."""
+
+    def __init__(self, bus: Bus, store: LiveStore) -> None:
+        self.bus = bus
+        self.store = store
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[LiveEvent | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start draining onto the bus from the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(QUEUE_LIMIT)
+        self._task = asyncio.create_task(self._drain(), name="live-publisher")
+
+    async def stop(self) -> None:
+        """Publish what is queued, then stop."""
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, 5.0)
+        self._loop = self._queue = self._task = None
+
+    async def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            try:
+                await self.bus.publish(event.topic, event.message)
+            except Exception:  # the bus is best effort; clients replay from the database
+                log.exception("could not publish a live event on %s", event.topic)
+
+    # --- the FHIR server's listeners ----------------------------------------------------------
+
+    def before_commit(self, conn: Connection, changes: list[Change]) -> None:
+        """Refuse a new Communication the chat's state does not allow."""
+        for change in changes:
+            if change.res_type != "Communication" or change.method != "create":
+                continue
+            resource = change.json()
+            encounter_id = encounter_of(resource)
+            if encounter_id is None:
+                continue
+            encounter = self.store.read(conn, "Encounter", encounter_id)
+            status = encounter.get("status") if encounter else None
+            try:
+                check_new_message(resource, status, self.store.chat_events(conn, encounter_id))
+            except ChatRefused as exc:
+                if exc.conflict:
+                    raise Conflict(str(exc), ("Communication.encounter",)) from None
+                raise BadRequest(str(exc), ("Communication.sender",)) from None
+
+    def after_commit(self, changes: list[Change]) -> None:
+        """Work out the live events of committed changes and queue them for the bus."""
+        loop, queue = self._loop, self._queue
+        if loop is None or queue is None or loop.is_closed():
+            return
+        wanted = [c for c in changes if c.res_type in ("Communication", "Task", "Encounter")]
+        if not wanted:
+            return
+        events = self.events_for(wanted)
+        if events:
+            loop.call_soon_threadsafe(_put_all, queue, events)
+
+    def events_for(self, changes: list[Change]) -> list[LiveEvent]:
+        """Return the live events of these changes, in the order they were written."""
+        events: list[LiveEvent] = []
+        with self.store.server.engine.connect() as conn:
+            comms = [(c.res_id, c.version) for c in changes if c.res_type == "Communication"]
+            seqs = self.store.version_keys(conn, "Communication", comms)
+            for change in changes:
+                resource = change.json()
+                if change.res_type == "Communication":
+                    seq = seqs.get((change.res_id, change.version))
+                    if seq is not None:
+                        events += communication_events(resource, res_id=change.res_id, method=change.method,
+                                                       seq=seq)
+                    continue
+                previous = self.store.previous(conn, change.res_type, change.res_id, change.version)
+                units = {self._unit(conn, change.res_type, r) for r in (resource, previous) if r}
+                events += case_events(change.res_type, resource, res_id=change.res_id, version=change.version,
+                                      method=change.method, units={u for u in units if u})
+        return events
+
+    def _unit(self, conn: Connection, res_type: str, resource: dict[str, object]) -> str | None:
+        if res_type == "Encounter":
+            return unit_of_encounter(resource)
+        return self.store.unit_of_owner(conn, owner_reference(resource))
+
+
+def _put_all(queue: asyncio.Queue[LiveEvent | None], events: list[LiveEvent]) -> None:
+    for event in events:
+        try:
+            queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("the live queue is full; dropping an event for %s (clients replay)", event.topic)
