@@ -87,6 +87,9 @@ def build_hub(settings: Settings) -> Hub:
 
     # Built before the operations that enqueue, so each can register its message kinds here.
     outbox = build_outbox(settings, engine, server)
+    from hub.subscriptions import register_subscriptions
+
+    register_subscriptions(server, outbox, error_after=settings.subscription_error_after)
     try:
         register_triage(server, regions_dir=Path(settings.regions_dir) if settings.regions_dir else None)
     except (RegionFileError, ProtocolError) as exc:
@@ -157,6 +160,10 @@ def create_app(settings: Settings | None = None, *,
     mount_auth(app, auth)
     if settings.access_control:
         _guard(app, hub, settings, auth.tokens)
+    from hub.outbox.staff_api import StaffApi, operators_from
+
+    app.router.routes.extend(StaffApi(hub.outbox, auth.tokens if settings.access_control else None,
+                                      operators_from(settings.outbox_operators)).routes())
     from hub.live import mount_live
 
     mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets

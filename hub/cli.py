@@ -53,6 +53,21 @@ def _config(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if not settings.broker_url:
+        print("configuration error: `ingang worker` needs INGANG_BROKER_URL (amqp://… or redis://…)",
+              file=sys.stderr)
+        return 2
+    from hub.app import build_hub
+    from hub.celery_app import run_worker
+
+    # Fail here, with the message, on a bad configuration or an unmigrated database.
+    build_hub(settings).engine.dispose()
+    run_worker(settings, concurrency=args.concurrency, pool=args.pool, loglevel=settings.log_level)
+    return 0
+
+
 def _triage(args: argparse.Namespace) -> int:
     from triage.eval_client import run_eval_cli
 
@@ -74,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=_db)
     config = sub.add_parser("config", help="list the INGANG_* settings")
     config.set_defaults(func=_config)
+    worker = sub.add_parser("worker", help="deliver outbox messages with a Celery worker (INGANG_BROKER_URL)")
+    worker.add_argument("--concurrency", type=int, default=2, help="deliveries in parallel in this worker")
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"],
+                        help="prefork: one process per slot; threads: one process, many threads")
+    worker.set_defaults(func=_worker)
     triage = sub.add_parser("triage", help="triage tools")
     triage_sub = triage.add_subparsers(dest="triage_command", required=True)
     evaluate = triage_sub.add_parser("eval", help="measure triage on vignettes: eval FILE.jsonl [--base URL]",

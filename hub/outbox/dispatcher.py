@@ -14,7 +14,6 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,9 +25,6 @@ from hub.outbox.store import Claimed
 from hub.outbox.table import utcnow
 
 log = logging.getLogger("ingang.outbox")
-
-# Ids enqueued by the current unit of work, handed from its write listener to its commit listener.
-_pending: ContextVar[list[int] | None] = ContextVar("outbox_pending", default=None)
 
 
 @dataclass(frozen=True)
@@ -93,18 +89,9 @@ class Outbox:
             except Exception:  # a lost wake-up is found by the next poll or sweep
                 log.exception("outbox wake-up failed")
 
-    # Hooks for the FHIR server's unit of work: take the ids before commit, wake after it.
-    def collect_enqueued(self, conn: Connection, _changes: object) -> None:
-        """Write listener: remember what this unit of work enqueued."""
-        ids = store.take_enqueued(conn)
-        if ids:
-            pending = _pending.get() or []
-            _pending.set([*pending, *ids])
-
-    def wake_committed(self, _changes: object) -> None:
-        """Commit listener: wake the dispatchers for what the unit of work enqueued."""
-        ids = _pending.get()
-        _pending.set(None)
+    def wake_committed(self, _changes: object = None) -> None:
+        """Commit listener: wake the dispatchers for what this context enqueued."""
+        ids = store.take_written()
         if ids:
             self.wake(ids)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.outbox.messages import OutboxMessage
 from hub.outbox.table import DEAD, DELIVERED, DELIVERING, QUEUED, naive_utc, outbox_messages, utcnow
 
-_NEW_IDS = "outbox_enqueued"
+# Ids written by the current context (request, task), for a wake-up once its transaction commits.
+# A tuple, replaced on each write, so a copied context never shares the list it came with.
+_written: ContextVar[tuple[int, ...]] = ContextVar("outbox_written", default=())
 _c = outbox_messages.c
 
 
@@ -44,13 +47,18 @@ def enqueue(conn: Connection, *, kind: str, key: str, payload: Mapping[str, Any]
     new_id = conn.execute(stmt).scalar_one_or_none()
     if new_id is None:
         return False
-    conn.info.setdefault(_NEW_IDS, []).append(int(new_id))
+    _written.set((*_written.get(), int(new_id)))
     return True
 
 
-def take_enqueued(conn: Connection) -> list[int]:
-    """Return and forget the ids this connection enqueued, for a wake-up after commit."""
-    ids: list[int] = conn.info.pop(_NEW_IDS, None) or []
+def take_written() -> list[int]:
+    """Return and forget the ids this context wrote; call after commit, to wake a dispatcher.
+
+    After a rollback the list may name rows that do not exist: a dispatcher told about them
+    finds nothing to claim, which is harmless.
+    """
+    ids = list(_written.get())
+    _written.set(())
     return ids
 
 
@@ -166,7 +174,7 @@ def requeue(conn: Connection, message_ids: Sequence[int], *, now: datetime | Non
         .values(status=QUEUED, attempts=0, next_attempt_at=now, last_error=None, receipt=None,
                 delivered_at=None, claim=None, updated_at=now)
     )
-    conn.info.setdefault(_NEW_IDS, []).extend(int(i) for i in message_ids)
+    _written.set((*_written.get(), *(int(i) for i in message_ids)))
     return int(result.rowcount)
 
 

@@ -33,7 +33,6 @@ def build_outbox(settings: Settings, engine: Engine, server: FhirServer) -> Outb
     if settings.outbox_dispatcher == "celery" and not settings.broker_url:
         raise SystemExit("configuration error: INGANG_OUTBOX_DISPATCHER=celery needs INGANG_BROKER_URL")
     outbox = Outbox(engine, retry_policy(settings))
-    server.add_write_listener(outbox.collect_enqueued)
     server.add_commit_listener(outbox.wake_committed)
     if settings.outbox_dispatcher == "celery":
         from hub.celery_app import send_deliveries
