@@ -98,6 +98,9 @@ def build_hub(settings: Settings) -> Hub:
     from hub.journal_wiring import register_journal
 
     register_journal(server, outbox, settings)
+    from hub.transfer_wiring import register_transfers
+
+    register_transfers(server, outbox, settings)
     register_case_operations(server)  # claim, release, handover, close, withdraw, transfer, waiting rooms
     return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
@@ -106,13 +109,14 @@ def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
     """Put the FHIR API under PDL access rules and the audit trail."""
     from adapters.idp.dev import InMemoryPopulationRegister, demo_directory
     from hub.access import PeerAddressMiddleware, build_guard
+    from hub.transfer_wiring import TRANSFER_OPERATIONS
 
     # The population register is a fake with the demo families until a region's adapter exists;
     # in production it knows no families, so no guardian access is granted on anyone's word.
     families = demo_directory().families if settings.mode != "production" else {}
     guard = build_guard(hub.engine, hub.fhir.repo, settings, verifier=verifier,
                         register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry,
-                        case_operations=CASE_OPERATIONS)
+                        case_operations=CASE_OPERATIONS | TRANSFER_OPERATIONS)
     hub.fhir.set_guard(guard)
     app.add_middleware(PeerAddressMiddleware)
 
