@@ -72,8 +72,8 @@ class RivCaller:
                 if not interaction.wsdl.is_file():
                     raise RivConfigurationError(interaction.operation, f"missing WSDL {interaction.wsdl}")
                 timeout = self.endpoint.timeout_seconds
-                transport = Transport(session=self._session, timeout=timeout, operation_timeout=timeout)
-                client = zeep.Client(str(interaction.wsdl), transport=transport)
+                transport = Transport(session=self._session, timeout=timeout, operation_timeout=timeout)  # type: ignore[no-untyped-call]
+                client = zeep.Client(str(interaction.wsdl), transport=transport)  # type: ignore[no-untyped-call]
                 self._clients[interaction.operation] = client
         binding = next(iter(client.wsdl.bindings))
         return client.create_service(binding, self.endpoint.url_for(interaction.operation))
@@ -108,7 +108,7 @@ class RivCaller:
             raise RivBadAnswer(source, type(exc).__name__) from None
         except zeep.exceptions.Error as exc:
             raise RivBadAnswer(source, type(exc).__name__) from None
-        plain = serialize_object(result, dict)
+        plain = serialize_object(result, dict)  # type: ignore[no-untyped-call]
         if plain is None:
             return {}
         if not isinstance(plain, dict):
