@@ -102,6 +102,12 @@ def build_hub(settings: Settings) -> Hub:
 
     register_transfers(server, outbox, settings)
     register_case_operations(server)  # claim, release, handover, close, withdraw, transfer, waiting rooms
+    from hub.booking_wiring import register_booking_for
+    from hub.journal_view_wiring import register_journal_view_for, riv_services
+
+    services = riv_services(settings)
+    register_journal_view_for(server, settings, services)  # Patient/x/$journal over RIV-TA
+    register_booking_for(server, services)  # Slot/x/$book, Appointment/x/$cancel-booking
     return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
 
@@ -109,6 +115,7 @@ def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
     """Put the FHIR API under PDL access rules and the audit trail."""
     from adapters.idp.dev import InMemoryPopulationRegister, demo_directory
     from hub.access import PeerAddressMiddleware, build_guard
+    from hub.journal_view_wiring import RIV_CASE_OPERATIONS
     from hub.transfer_wiring import TRANSFER_OPERATIONS
 
     # The population register is a fake with the demo families until a region's adapter exists;
@@ -116,7 +123,7 @@ def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
     families = demo_directory().families if settings.mode != "production" else {}
     guard = build_guard(hub.engine, hub.fhir.repo, settings, verifier=verifier,
                         register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry,
-                        case_operations=CASE_OPERATIONS | TRANSFER_OPERATIONS)
+                        case_operations=CASE_OPERATIONS | TRANSFER_OPERATIONS | RIV_CASE_OPERATIONS)
     hub.fhir.set_guard(guard)
     app.add_middleware(PeerAddressMiddleware)
 
