@@ -1,0 +1,158 @@
+"""Two API processes on one PostgreSQL and one Redis behave as one hub.
+
+Both are started as an operator starts replicas (uvicorn with the app factory, the same token
+keys, `INGANG_LIVE_BUS=redis`). A citizen connected to one receives, in order and exactly once,
+what a clinician sends through the other, and gets the same transcript replayed from either;
+clinicians claiming one case through both at the same moment leave exactly one winner.
+Without PostgreSQL or Redis the test skips locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from websockets.asyncio.client import connect
+
+from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
+from adapters.idp.tokens.keys import generate_private_jwk
+from hub.app import create_app
+from tests.conftest import IN_CI, _truncate, hub_settings
+from tests.e2e.conftest import REPO, _stop, _wait_until_healthy, free_port
+from tests.integration.cases.workflow_world import ANNA, ERIK, TOLVAN, WorkflowHub
+from tests.integration.communication.conftest import opened, quiet, recv_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.slow]
+REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BASE = "http://hub.test"
+MESSAGES = 30
+RACES = 4
+
+
+def _need_redis() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
+
+
+class Replicas:
+    """Two running hub processes, a way to open cases in their database, and tokens they accept."""
+
+    def __init__(self, urls: list[str], keys: Path, world: WorkflowHub) -> None:
+        self.urls = urls
+        self.world = world
+        self.tokens = AccessTokens(KeyRing.load(keys), issuer=BASE, audience=f"{BASE}/fhir")
+
+    def token(self, principal: Any) -> str:
+        return str(self.tokens.issue(principal, Scopes.parse("user/*.cruds patient/*.cruds"), client_id="test",
+                                     now=datetime.now(UTC), ttl=timedelta(hours=1)).token)
+
+    def claim(self, replica: int, principal: Any, task_id: str) -> httpx.Response:
+        return httpx.post(f"{self.urls[replica]}/fhir/Task/{task_id}/$claim", timeout=30,
+                          headers={"Authorization": f"Bearer {self.token(principal)}"},
+                          json={"resourceType": "Parameters"})
+
+    def socket(self, replica: int, principal: Any, encounter_id: str, since: int = 0) -> Any:
+        ws_url = self.urls[replica].replace("http://", "ws://")
+        return connect(f"{ws_url}/live/encounters/{encounter_id}?since={since}&access_token={self.token(principal)}",
+                       open_timeout=10)
+
+
+@pytest.fixture
+def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
+    """Start two hub processes over a fresh PostgreSQL database with the demo directory."""
+    _need_redis()
+    _truncate(pg_database)
+    prepared = create_app(hub_settings(pg_database, access_control=True, demo_data=True))
+    world = WorkflowHub(TestClient(prepared))
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [generate_private_jwk()]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGANG_")}
+    env.update({"INGANG_DATABASE_URL": pg_database, "INGANG_DEMO_DATA": "false", "INGANG_AUTO_MIGRATE": "false",
+                "INGANG_ACCESS_CONTROL": "true", "INGANG_LIVE_BUS": "redis", "INGANG_LIVE_REDIS_URL": REDIS_URL,
+                "INGANG_TOKEN_KEYS_FILE": str(keys), "INGANG_BASE_URL": f"{BASE}/fhir",
+                "INGANG_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)})
+    procs, urls, logs = [], [], []
+    try:
+        for n in range(2):
+            port = free_port()
+            log = tmp_path / f"replica-{n}.log"
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host", "127.0.0.1",
+                     "--port", str(port), "--ws", "websockets-sansio", "--log-level", "warning"],
+                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
+            urls.append(f"http://127.0.0.1:{port}")
+            logs.append(log)
+        for proc, url, log in zip(procs, urls, logs, strict=True):
+            _wait_until_healthy(proc, url, log)
+        yield Replicas(urls, keys, world)
+    finally:
+        for proc in procs:
+            _stop(proc)
+        prepared.state.hub.engine.dispose()
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text, text[-4000:]
+
+
+def test_two_replicas__a_citizen_on_one_gets_every_message_sent_through_the_other_once_in_order(
+        replicas: Replicas) -> None:
+    task_id, encounter_id = replicas.world.open_case()
+    assert replicas.claim(0, ANNA, task_id).status_code == 200
+    texts = [f"meddelande {n}" for n in range(MESSAGES)]
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with replicas.socket(0, TOLVAN, encounter_id) as citizen, \
+                replicas.socket(1, ANNA, encounter_id) as clinician:
+            await opened(citizen)
+            await opened(clinician)
+            for text in texts:
+                await clinician.send(json.dumps({"type": "send", "text": text}))
+                await recv_until(clinician, "ack")
+            got = [(await recv_until(citizen, "message"))["resource"]["payload"][0]["contentString"]
+                   for _ in texts]
+            await quiet(citizen, wait=1.0)
+        async with replicas.socket(1, TOLVAN, encounter_id) as again:
+            await recv_until(again, "hello")
+            replayed = []
+            while (frame := json.loads(await asyncio.wait_for(again.recv(), 10)))["type"] != "replayed":
+                replayed.append(frame["resource"]["payload"][0]["contentString"])
+        return got, replayed
+    got, replayed = asyncio.run(main())
+    assert got == texts
+    assert replayed == texts
+
+
+def test_two_replicas__a_claim_race_across_both_has_exactly_one_winner(replicas: Replicas) -> None:
+    for _ in range(RACES):
+        task_id, _encounter = replicas.world.open_case()
+        start = threading.Barrier(2)
+
+        def claim(args: tuple[int, Any], task: str = task_id, barrier: threading.Barrier = start) -> int:
+            replica, clinician = args
+            barrier.wait()
+            return replicas.claim(replica, clinician, task).status_code
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(claim, [(0, ANNA), (1, ERIK)]))
+        assert statuses == [200, 409], statuses
+        task = httpx.get(f"{replicas.urls[0]}/fhir/Task/{task_id}", timeout=30,
+                         headers={"Authorization": f"Bearer {replicas.token(ANNA)}"}).json()
+        assert task["status"] == "in-progress" and task["meta"]["versionId"] == "2"
