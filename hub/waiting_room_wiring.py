@@ -115,7 +115,7 @@ class WaitingRoom:
         bundle = {"resourceType": "Bundle", "type": "searchset", "total": queue.count_waiting(conn, unit, competence),
                   "link": [{"relation": "self", "url": f"{base}/Organization/{unit}/$waiting-room?{query}"}],
                   "entry": entries}
-        self._log(conn, req, unit, [f"Task/{r.task_id}" for r in rows], [r.patient_id for r in rows if r.patient_id])
+        self._log(conn, req, unit, [r.patient_id for r in rows if r.patient_id])
         return FhirResponse(200, bundle)
 
     def _answerers(self, conn: Connection, tasks: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -135,17 +135,18 @@ class WaitingRoom:
                 out[task_id] = author
         return out
 
-    def _log(self, conn: Connection, req: FhirRequest, unit: str, what: list[str], patients: list[str]) -> None:
+    def _log(self, conn: Connection, req: FhirRequest, unit: str, patients: list[str]) -> None:
         """Write the PDL AuditEvent of a listing: the guard logs patient-data types, not directory operations."""
-        from hub.access.audit import AccessRecord, audit_event
+        from hub.access.audit import AccessRecord, audit_event, query_text
         from hub.access.guard import PdlGuard
 
         principal, guard = principal_of(req), self.server.guard
-        if not isinstance(guard, PdlGuard) or principal is None or isinstance(principal, HubItself) or not what:
+        if not isinstance(guard, PdlGuard) or principal is None or isinstance(principal, HubItself) or not patients:
             return
-        record = AccessRecord(principal=principal, interaction="operation", address=getattr(req.caller, "address", ""),
-                              recorded=guard.clock(), what=what, patients=sorted(set(patients)), unit_id=unit,
-                              query=f"Organization/{unit}/$waiting-room")
+        # Logged as the guard logs a search: the query and each patient shown, not every resource.
+        record = AccessRecord(principal=principal, interaction="search", address=getattr(req.caller, "address", ""),
+                              recorded=guard.clock(), patients=sorted(set(patients)), unit_id=unit,
+                              query=query_text(f"Organization/{unit}/$waiting-room", req.query))
         if conn.get_execution_options().get("immediate"):  # already in a writing unit of work (POST)
             self.server.repo.create(conn, audit_event(record))
             return
