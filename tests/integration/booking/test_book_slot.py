@@ -8,6 +8,7 @@ booked once, whoever races for it; a booking system that refuses is heard with i
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +17,14 @@ import pytest
 from adapters.booking import fake
 from adapters.booking.fake import InMemoryBookingSystem
 from adapters.booking.port import BookingSystem
+from adapters.booking.riv_scheduling import ZeepBookingSystem
+from adapters.riv.soap import RivCaller, RivEndpoint
 from hub.booking_wiring import register_booking
 from hub.journal_view_wiring import RIV_CASE_OPERATIONS
 from mappings.hsa import HSA_FHIR_SYSTEM
-from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot
+from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, timeslot_to_riv
+from tests.fixtures.soap_server import behaviour
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
 from tests.integration.access.conftest import GuardedHub
 from tests.integration.access.world import ANDERS, ANNA, MARIA, VC01, ref
 
@@ -257,3 +262,36 @@ def test_book__two_clinicians_who_both_saw_the_slot_free_cannot_both_book_it(wor
     loser = next(a for a in answers if a["status"] == 409)
     assert "not free" not in loser["body"]["issue"][0]["diagnostics"]  # refused by the version check itself
     assert slot_status(world_hub, slot) == "busy"
+
+
+@pytest.fixture(scope="module")
+def soap_server() -> Iterator[SoapServer]:
+    """Start one local SOAP server process for this module."""
+    with running_soap_server() as server:
+        yield server
+
+
+def test_book__over_riv_ta_the_region_gets_a_valid_make_booking_and_cancel_booking(
+        world_hub: GuardedHub, soap_server: SoapServer) -> None:
+    soap_server.set_state({"timeslots": [timeslot_to_riv(Timeslot(VC01, TOMORROW, TOMORROW + timedelta(minutes=30),
+                                                                  performer=PHYSIO_HSA))]})
+    region = ZeepBookingSystem(RivCaller(RivEndpoint(soap_server.base_url, LOGICAL_ADDRESS, 2.0)))
+    with_booking(world_hub, {VC01: region})
+    [slot, second] = add_physio_times(world_hub)
+    response = world_hub.client.post(f"/fhir/Slot/{slot}/$book", json=book_body(comment="Knäsmärta"),
+                                     headers=world_hub.headers(ANNA))
+    assert response.status_code == 201, response.text
+    refused = world_hub.client.post(f"/fhir/Slot/{second}/$book", json=book_body(encounter="encounter-lilly"),
+                                    headers=world_hub.headers(ANNA))
+    assert refused.status_code == 409  # the region has no such time free
+    assert behaviour.TAKEN in refused.json()["issue"][0]["diagnostics"]
+    cancelled = world_hub.client.post(f"/fhir/Appointment/{response.json()['id']}/$cancel-booking",
+                                      json={"resourceType": "Parameters"}, headers=world_hub.headers(ANNA))
+    assert cancelled.status_code == 200
+    calls = soap_server.calls()
+    assert [c["operation"] for c in calls] == ["MakeBooking", "MakeBooking", "CancelBooking"]
+    made = calls[0]["request"]
+    assert (made["requestedTimeslot"]["subject_of_care"], made["requestedTimeslot"]["performer"],
+            made["subject_of_care_info"]["lastName"]) == ("198112189876", PHYSIO_HSA, "Testsson")
+    assert calls[2]["request"]["bookingId"] == response.json()["identifier"][0]["value"]
+    assert soap_server.rejected() == []
