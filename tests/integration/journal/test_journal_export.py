@@ -142,3 +142,22 @@ def test_edit_of_an_open_case__enqueues_nothing(world: World) -> None:
 
     assert world.outbox.deliver_due() == []
     assert world.journal.filed() == 0
+
+
+def test_close_operation__exports_the_note_with_the_clinicians_text(world: World) -> None:
+    from fhir_api.messages import FhirRequest
+
+    case = seed_case(world.hub.fhir)
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "outcome", "valueCode": "advice-given"},
+        {"name": "note", "valueString": "Råd om vila och vätska. Hör av dig om febern stiger."}]}
+    closed = world.hub.fhir.handle(FhirRequest("POST", f"Task/{case.task}/$close", body=body))
+    assert closed.status == 200
+
+    (outcome,) = world.outbox.deliver_due()
+
+    assert outcome.status == "delivered", outcome.detail
+    (document,) = world.journal.documents.values()
+    divs = {s["title"]: s["text"]["div"] for s in document["entry"][0]["resource"]["section"]}
+    assert "Råd om vila och vätska." in divs["Vårdpersonalens anteckning"]
+    assert document["entry"][0]["resource"]["author"][0]["reference"].endswith(f"PractitionerRole/{case.role}")
