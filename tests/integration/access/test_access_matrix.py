@@ -56,6 +56,13 @@ Practitioner           LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  
 PractitionerRole       LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAAAA  AAFFF  AAFFF
 Questionnaire          AALLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAFFF  AAFFF  AAFFF
 Consent                LLLLL  AAFFF  HHFFF  AAFFF  HHFFF   AAAAF  HHFHF  AAFFF  AAAAF  HHFHF  FFFFF
+Observation            LLLLL  AAFFF  HHFFF  AAFFF  HHFFF   AAAAF  HHFHF  AAFFF  AAAAF  HHFHF  FFFFF
+DocumentReference      LLLLL  AAFFF  HHFFF  AAFFF  HHFFF   AAAAF  HHFHF  AAFFF  AAAAF  HHFHF  FFFFF
+Composition            LLLLL  AAFFF  HHFFF  AAFFF  HHFFF   AAAAF  HHFHF  AAFFF  AAAAF  HHFHF  FFFFF
+Location               LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAAAA  AAFFF  AAFFF
+HealthcareService      LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAAAA  AAFFF  AAFFF
+Schedule               LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAAAA  AAFFF  AAFFF
+Slot                   LLLLL  AAFFF  AAFFF  AAFFF  AAFFF   AAFFF  AAFFF  AAFFF  AAAAA  AAFFF  AAFFF
 """
 
 # Column → (name in test ids, principal, whose case it acts on).
@@ -80,9 +87,11 @@ STATUS = {
     "update": {"A": 200, "H": 404, "F": 403, "L": 401, "N": 405},
     "delete": {"A": 200, "H": 404, "F": 403, "L": 401, "N": 405},
 }
-# Deleting a PractitionerRole first would take the Practitioner out of the region, and
-# deleting the unit would take the role out: delete in this order.
-DELETE_FIRST = ("Practitioner", "PractitionerRole", "Organization")
+# A directory resource is anchored in the region through what it points at (a Slot through its
+# Schedule, a Schedule through its PractitionerRole, a role and a Location through the unit):
+# delete what points before what it points at.
+DELETE_FIRST = ("Slot", "Schedule", "Location", "HealthcareService", "Practitioner", "PractitionerRole",
+                "Organization")
 
 
 def parse_matrix(text: str) -> dict[tuple[str, str], str]:

@@ -47,7 +47,8 @@ SYSTEM_NORR = RegionalSystem("journal-norr", NORR)
 SYSTEM_SYD = RegionalSystem("journal-syd", SYD)
 FAMILIES = {ANDERS_PNR: (LILLY_PNR, TEO_PNR)}
 CASE_TYPES = ("Encounter", "Task", "QuestionnaireResponse", "Communication", "Media", "Binary", "Appointment",
-              "Provenance", "RelatedPerson", "Consent", "AuditEvent")
+              "Provenance", "RelatedPerson", "Consent", "AuditEvent", "Observation", "DocumentReference",
+              "Composition")
 
 
 def guardian_of(child: str) -> Guardian:
@@ -82,6 +83,13 @@ DIRECTORY: list[dict[str, Any]] = [
     {"resourceType": "PractitionerRole", "id": "anna-dig1", "practitioner": ref("Practitioner", "anna"),
      "organization": ref("Organization", "dig1"),
      "identifier": [{"system": HSA_SYSTEM, "value": "SE2321000000-P001-dig1"}]},
+    {"resourceType": "Location", "id": "dig1-room", "status": "active", "name": "Digitalt väntrum",
+     "managingOrganization": ref("Organization", "dig1")},
+    {"resourceType": "HealthcareService", "id": "dig1-service", "active": True, "name": "Sjuksköterskechatt",
+     "providedBy": ref("Organization", "dig1")},
+    {"resourceType": "Schedule", "id": "anna-schedule", "active": True, "actor": [ref("PractitionerRole", "anna-dig1")]},
+    {"resourceType": "Slot", "id": "anna-slot", "status": "free", "schedule": ref("Schedule", "anna-schedule"),
+     "start": "2025-03-02T09:00:00Z", "end": "2025-03-02T09:15:00Z"},
     {"resourceType": "Questionnaire", "id": "cough", "status": "active", "name": "Cough",
      "item": [{"linkId": "fever", "text": "Feber?", "type": "boolean"}]},
     _patient("anders", ANDERS_PNR, "Testsson", "Anders", "1981-12-18", "male"),
@@ -122,6 +130,16 @@ def case_resources(who: str, unit: str = "dig1", role: str = "anna-dig1") -> lis
         {"resourceType": "RelatedPerson", "id": f"related-{who}", "patient": p, "active": True,
          "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
                                        "code": "GUARD"}]}]},
+        {"resourceType": "Observation", "id": f"observation-{who}", "status": "final", "subject": p,
+         "encounter": ref("Encounter", enc), "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+         "valueQuantity": {"value": 38.4, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}},
+        {"resourceType": "DocumentReference", "id": f"document-{who}", "status": "current", "subject": p,
+         "content": [{"attachment": {"contentType": "text/plain", "data": "RmViZXIgc2VkYW4gaWfDpXI="}}],
+         "context": {"encounter": [ref("Encounter", enc)]}},
+        {"resourceType": "Composition", "id": f"note-{who}", "status": "final", "subject": p,
+         "encounter": ref("Encounter", enc), "date": "2025-03-01T10:30:00Z", "title": "Journalanteckning",
+         "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]},
+         "author": [ref("PractitionerRole", role)]},
         {"resourceType": "Consent", "id": f"consent-{who}", "status": "active", "patient": p,
          "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                                "code": "patient-privacy"}]},
@@ -167,10 +185,12 @@ def build_world(conn: Connection, repo: ResourceRepository, recorded: Any) -> Wo
 def target_id(res_type: str, who: str) -> str:
     """Return the id of the resource of this type that belongs to `who`'s case (or the directory's)."""
     fixed = {"Patient": who, "Organization": "dig1", "Practitioner": "anna", "PractitionerRole": "anna-dig1",
-             "Questionnaire": "cough"}
+             "Questionnaire": "cough", "Location": "dig1-room", "HealthcareService": "dig1-service",
+             "Schedule": "anna-schedule", "Slot": "anna-slot"}
     if res_type in fixed:
         return fixed[res_type]
     prefix = {"Encounter": "encounter", "Task": "task", "QuestionnaireResponse": "qr", "Communication": "message",
               "Media": "photo", "Binary": "binary", "Appointment": "booking", "Provenance": "transfer",
-              "RelatedPerson": "related", "Consent": "consent", "AuditEvent": "audit"}[res_type]
+              "RelatedPerson": "related", "Consent": "consent", "AuditEvent": "audit", "Observation": "observation",
+              "DocumentReference": "document", "Composition": "note"}[res_type]
     return f"{prefix}-{who}"
