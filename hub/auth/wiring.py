@@ -86,5 +86,9 @@ def build_auth_services(*, fhir_base_url: str, mode: str, engine: Engine | None 
     else:
         refresh, one_time = InMemoryRefreshTokenStore(), InMemoryOneTimeStore()
     tokens = AccessTokens(keys, issuer=settings.issuer, audience=settings.fhir_base_url, ttl=access_token_ttl)
+    if directory is None and engine is not None:
+        from hub.auth.directory import StoreDirectory
+
+        directory = StoreDirectory(engine)
     return AuthServices(settings=settings, tokens=tokens, refresh_tokens=refresh, clients=clients,
                         one_time=one_time, logins=logins, directory=directory or NoDirectory())
