@@ -80,6 +80,10 @@ class CaseQueue:
         conn.execute(delete(case_queue).where(case_queue.c.task_id == row.task_id))
         conn.execute(insert(case_queue).values({f: getattr(row, f) for f in _FIELDS}))
 
+    def remove(self, conn: Connection, task_id: str) -> None:
+        """Forget a case Task's row (the Task was deleted)."""
+        conn.execute(delete(case_queue).where(case_queue.c.task_id == task_id))
+
     def _waiting(self, unit_id: str, competence: str | None) -> list[object]:
         c = case_queue.c
         conds: list[object] = [c.unit_id == unit_id, c.state.in_(WAITING)]

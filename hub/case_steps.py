@@ -132,7 +132,9 @@ class CaseSteps:
         """Check each written case Task's step and keep its Encounter and queue row in step."""
         checked: set[tuple[str, str, int]] = conn.info.setdefault(_CHECKED, set())
         for change in changes:
-            if change.res_type == "Task" and change.method != "delete":
+            if change.res_type == "Task" and change.method == "delete":
+                self.queue.remove(conn, change.res_id)  # a deleted Task waits nowhere
+            elif change.res_type == "Task":
                 self._task_written(conn, change, (change.res_type, change.res_id, change.version) in checked)
             elif change.res_type == "Encounter" and change.method == "update" and (
                     ("Encounter", change.res_id, change.version) not in checked):

@@ -89,3 +89,14 @@ def test_update__the_encounter_status_follows_the_task_not_the_other_way(world: 
     encounter = world.get(ANNA, f"Encounter/{encounter_id}").json()
     r = put(world, {**{k: v for k, v in encounter.items() if k != "meta"}, "status": "finished"})
     assert r.status_code == 409 and r.json()["issue"][0]["expression"] == ["Encounter.status"]
+
+
+def test_update__a_deleted_case_task_leaves_the_waiting_room(world: WorkflowHub) -> None:
+    from cases.access import HubItself
+    from fhir_api.messages import FhirRequest
+
+    task_id, _ = world.open_case()
+    unit = world.id_of("Organization", "SE2321000000-DIG1")
+    assert world.get(ANNA, f"Organization/{unit}/$waiting-room").json()["total"] == 1
+    world.hub.fhir.handle(FhirRequest("DELETE", f"Task/{task_id}", caller=HubItself()))
+    assert world.get(ANNA, f"Organization/{unit}/$waiting-room").json()["total"] == 0
