@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cases.lifecycle import TERMINAL_STATES, NotACase, State, is_case_task, owner_of, state_of
-from cases.principals import HSA_SYSTEM, Citizen, Clinician, Guardian
+from cases.principals import HSA_SYSTEM, Citizen, Clinician, Guardian, RegionalSystem
 from communication.image_resources import (
     PhotoInputError,
     decoded_data,
@@ -125,8 +125,7 @@ def may_attach(conn: Connection, server: FhirServer, caller: Any, encounter: str
         if not _is_claimant(conn, server, principal, task):
             raise worded(Forbidden, "Ärendet hanteras av en annan behandlare.",
                          "Another clinician has taken this case; only they may attach photos", (ref,))
-    elif principal is not None and not isinstance(principal, Citizen | Guardian) and guard is not None \
-            and getattr(principal, "kind", "") != "hub":
+    elif isinstance(principal, RegionalSystem):
         raise worded(Forbidden, "Bilder skickas av patienten eller behandlaren i ärendet.",
                      "Photos are attached by the patient, their guardian or the clinician who has the case")
     return found
@@ -142,10 +141,8 @@ def _case_task(conn: Connection, server: FhirServer, encounter_ref: str) -> dict
 
 
 def _state(task: dict[str, Any] | None) -> State | None:
-    if task is None:
-        return None
     try:
-        return state_of(task)
+        return state_of(task) if task is not None else None
     except NotACase:
         return None
 
@@ -169,8 +166,7 @@ def _is_claimant(conn: Connection, server: FhirServer, clinician: Clinician, tas
 
 
 def _hsa_ids(resource: dict[str, Any]) -> set[str]:
-    return {str(i.get("value")) for i in resource.get("identifier") or []
-            if isinstance(i, dict) and i.get("system") == HSA_SYSTEM}
+    return {str(i.get("value")) for i in resource.get("identifier") or [] if i.get("system") == HSA_SYSTEM}
 
 
 @dataclass(frozen=True)
@@ -286,11 +282,12 @@ class PhotoRoutes:
         return refusal(PhotoRefused("too-large", "Bilden är för stor. Skicka en mindre bild.",
                                     f"The request is over the photo limit of {self.limits.max_bytes} bytes"))
 
-    async def _answer(self, request: Request, work: Callable[[str], Any]) -> Response:
+    async def _answer(self, request: Request, work: Callable[[], Any]) -> Response:
+        """Answer as the FHIR endpoint does: JSON or XML, every error an OperationOutcome."""
         media, pretty = JSON_TYPE, request.query_params.get("_pretty") == "true"
         try:
             media = response_format(request)
-            result = await work(media)
+            result = await work()
             if isinstance(result, Response):
                 return result
             return self.fhir.to_http(result, media, pretty)
@@ -313,7 +310,7 @@ class PhotoRoutes:
 
     async def upload(self, request: Request) -> Response:
         """`POST /api/encounters/{id}/photos`: a multipart form with the image in the field `file`."""
-        async def work(_media: str) -> Any:
+        async def work() -> Any:
             body = await read_capped(request, self.limits.max_bytes + MULTIPART_OVERHEAD, self._too_large)
             data = await _file_field(request.headers, body)
             return await self._attach(request, request.path_params["encounter_id"], data)
@@ -322,7 +319,7 @@ class PhotoRoutes:
 
     async def binary(self, request: Request) -> Response:
         """`POST /fhir/Binary`: the image as the body, or a Binary resource holding an image."""
-        async def work(_media: str) -> Any:
+        async def work() -> Any:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in FHIR_BODY_TYPES:
                 data = await read_capped(request, self.limits.max_bytes, self._too_large)
@@ -346,7 +343,7 @@ class PhotoRoutes:
 
     async def media(self, request: Request) -> Response:
         """`POST /fhir/Media`: a Media with the picture inline in `content.data`."""
-        async def work(_media: str) -> Any:
+        async def work() -> Any:
             raw = await read_capped(request, self.fhir.max_body_bytes, self._too_large)
             body = parse_body(raw, request.headers.get("content-type", ""))
             if not has_inline_data(body):

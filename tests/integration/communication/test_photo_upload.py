@@ -21,7 +21,16 @@ from fhir_api.store.schema import resources
 from hub.app import create_app
 from tests.conftest import hub_settings
 from tests.fixtures.images import generate
-from tests.integration.access.world import ANDERS, ANNA, ERIK, TOLVAN, build_world
+from tests.integration.access.world import (
+    ANDERS,
+    ANNA,
+    ERIK,
+    LILLY_PNR,
+    SYSTEM_NORR,
+    TOLVAN,
+    build_world,
+    guardian_of,
+)
 
 CITIZEN_SCOPES = "openid patient/*.cruds user/*.cruds"
 STAFF_SCOPES = "openid user/*.cruds"
@@ -42,9 +51,9 @@ class PhotoHub:
         return {"Authorization": f"Bearer {issued.token}"}
 
     def upload(self, encounter: str, data: bytes, who: Any = ANDERS, name: str = "photo.jpg",
-               declared: str = "image/jpeg") -> Any:
+               declared: str = "image/jpeg", scopes: str = CITIZEN_SCOPES) -> Any:
         return self.client.post(f"/api/encounters/{encounter}/photos", files={"file": (name, data, declared)},
-                                headers=self.bearer(who) if who is not None else {})
+                                headers=self.bearer(who, scopes) if who is not None else {})
 
     def count(self, res_type: str) -> int:
         with self.app.state.hub.engine.connect() as conn:
@@ -135,6 +144,15 @@ def test_upload__someone_elses_case_is_404_and_nothing_is_stored(hub: PhotoHub) 
     assert r.status_code == 404 and outcome_of(r)["code"] == "not-found"
     assert "Encounter/encounter-anders is not known" in outcome_of(r)["diagnostics"]
     assert hub.count("Binary") == before
+
+
+def test_upload__a_guardian_attaches_to_their_childs_case_and_a_regional_system_may_not(hub: PhotoHub) -> None:
+    r = hub.upload("encounter-lilly", generate.heic(), who=guardian_of(LILLY_PNR))
+
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == {"reference": "Patient/lilly"}
+    system = hub.upload("encounter-lilly", generate.plain_jpeg(), who=SYSTEM_NORR, scopes="system/*.cruds")
+    assert system.status_code == 403, system.text
 
 
 def test_upload__without_a_token_is_401(hub: PhotoHub) -> None:
