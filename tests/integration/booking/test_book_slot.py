@@ -87,6 +87,9 @@ def test_book__clinician_books_a_free_slot_for_the_patient_of_the_case(world_hub
                                                                  ref("PractitionerRole", "petra-vc01")]
     assert appointment["serviceType"] == [{"text": "Fysioterapi"}]
     assert slot_status(world_hub, slot) == "busy"
+    logged = {e["what"]["reference"] for event in world_hub.audit_events() for e in event.get("entity") or []
+              if "reference" in e.get("what", {})}
+    assert {"Encounter/encounter-anders", f"Appointment/{appointment['id']}"} <= logged  # PDL: the access is logged
     seen = world_hub.client.get(f"/fhir/Appointment/{appointment['id']}", headers=world_hub.headers(ANNA))
     assert seen.status_code == 200  # the unit sees the booking as part of its case
 
