@@ -87,7 +87,8 @@ class Conversations:
                 own, reach = self._citizen_patients(conn, caller)
                 if subject_id not in reach:
                     raise Forbidden("Only the patient, or a guardian acting for them, can join this conversation")
-                me = f"Patient/{own[0]}" if own and isinstance(actor, Guardian) else subject
+                # A parent writes as themselves, not as the child, when the register knows them.
+                me = subject if subject_id in own or not own else f"Patient/{own[0]}"
                 other = f"PractitionerRole/{claim.role_id}" if claim else (f"Organization/{unit}" if unit else "")
                 return Party(CITIZEN, encounter_id, subject, me, other, unit)
             if isinstance(actor, Clinician):

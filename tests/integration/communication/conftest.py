@@ -30,6 +30,7 @@ from tests.e2e.conftest import free_port
 
 NORR, DIG1, VC01 = "SE2321000000-NORR", "SE2321000000-DIG1", "SE2321000000-VC01"
 ANDERS = Citizen("198112189876", "Anders", "Testsson")
+LILLY_PNR = "201401022387"  # Anders' daughter in the dev population register
 TOLVAN = Citizen("191212121212", "Tolvan", "Tolvansson")
 ANNA = Clinician("SE2321000000-P001", Commission("SE2321000000-P001-dig1", DIG1, NORR))
 BERTIL = Clinician("SE2321000000-P005", Commission("SE2321000000-P005-dig1", DIG1, NORR))
@@ -63,11 +64,18 @@ def world() -> list[dict[str, Any]]:
          "organization": ref("Organization/dig1")},
         person("Patient", "anders", PERSONNUMMER_SYSTEM, ANDERS.person_id),
         person("Patient", "tolvan", PERSONNUMMER_SYSTEM, TOLVAN.person_id),
+        person("Patient", "lilly", PERSONNUMMER_SYSTEM, LILLY_PNR),
         {"resourceType": "Encounter", "id": "enc", "status": "in-progress", "subject": ref("Patient/anders"),
          "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
          "serviceProvider": ref("Organization/dig1")},
         {"resourceType": "Task", "id": "task", "status": "in-progress", "intent": "order",
          "for": ref("Patient/anders"), "encounter": ref("Encounter/enc"), "owner": ref("PractitionerRole/anna-dig1")},
+        {"resourceType": "Encounter", "id": "enc-lilly", "status": "in-progress", "subject": ref("Patient/lilly"),
+         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+         "serviceProvider": ref("Organization/dig1")},
+        {"resourceType": "Task", "id": "task-lilly", "status": "in-progress", "intent": "order",
+         "for": ref("Patient/lilly"), "encounter": ref("Encounter/enc-lilly"),
+         "owner": ref("PractitionerRole/anna-dig1")},
     ]
 
 
@@ -90,12 +98,14 @@ class LiveHub:
     def headers(self, principal: Principal) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(principal)}"}
 
-    def connect(self, principal: Principal | None, path: str = "/live/encounters/enc", **query: Any) -> Any:
+    def connect(self, principal: Principal | None, path: str = "/live/encounters/enc", subprotocols: Any = None,
+                **query: Any) -> Any:
         params = dict(query)
         if principal is not None:
             params["access_token"] = self.token(principal)
         qs = "&".join(f"{k}={v}" for k, v in params.items())
-        return connect(f"{self.ws_url}{path}" + (f"?{qs}" if qs else ""), open_timeout=WAIT_S)
+        return connect(f"{self.ws_url}{path}" + (f"?{qs}" if qs else ""), open_timeout=WAIT_S,
+                       subprotocols=subprotocols)
 
     def put(self, resource: dict[str, Any]) -> httpx.Response:
         """Write a resource as the hub itself would (straight to the store, through the FHIR server)."""

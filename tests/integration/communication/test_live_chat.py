@@ -9,11 +9,13 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from cases.principals import Guardian
 from communication.chat import READ_EXTENSION
 from tests.integration.communication.conftest import (
     ANDERS,
     ANNA,
     BERTIL,
+    LILLY_PNR,
     TOLVAN,
     LiveHub,
     opened,
@@ -65,6 +67,33 @@ def test_join__the_hello_names_both_parties_and_the_ice_servers(live: LiveHub) -
     assert hello["chat"] == {"open": True, "reason": None}
     turn = next(s for s in hello["iceServers"] if s["urls"] == ["turn:turn.test:3478"])
     assert turn["username"].endswith(":PractitionerRole/anna-dig1") and turn["credential"]
+
+
+def test_join__the_token_may_come_as_the_bearer_subprotocol(live: LiveHub) -> None:
+    async def main() -> tuple[str | None, str]:
+        async with live.connect(None, subprotocols=["bearer", live.token(ANDERS)]) as ws:
+            hello, _ = await opened(ws)
+            return ws.subprotocol, hello["role"]
+    assert asyncio.run(main()) == ("bearer", "citizen")
+
+
+def test_join__a_guardian_talks_for_their_child_as_themselves(live: LiveHub) -> None:
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with live.connect(Guardian(ANDERS, LILLY_PNR), path="/live/encounters/enc-lilly") as guardian, \
+                live.connect(ANNA, path="/live/encounters/enc-lilly") as clinician:
+            hello, _ = await opened(guardian)
+            await opened(clinician)
+            await guardian.send('{"type": "send", "text": "Lilly har feber."}')
+            return hello, await recv_until(clinician, "message")
+    hello, message = asyncio.run(main())
+    assert (hello["role"], hello["me"]) == ("citizen", "Patient/anders")
+    assert message["resource"]["subject"] == {"reference": "Patient/lilly"}
+    assert message["resource"]["sender"] == {"reference": "Patient/anders"}
+
+
+def test_join__a_citizen_who_is_not_the_childs_guardian_is_told_it_does_not_exist(live: LiveHub) -> None:
+    code, _reason = asyncio.run(_closed_with(live, TOLVAN, path="/live/encounters/enc-lilly"))
+    assert code == 4404
 
 
 def test_chat__each_party_gets_the_others_message_live_and_it_is_stored(live: LiveHub) -> None:
