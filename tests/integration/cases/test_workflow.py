@@ -139,3 +139,14 @@ def test_workflow__operations_are_in_the_capability_statement(world: WorkflowHub
                                                    for op in rest.get("operation", [])}
     assert {"claim", "release", "handover", "close", "withdraw", "transfer", "queue-position",
             "waiting-room"} <= names
+
+
+def test_workflow__emergency_access_reads_a_case_but_cannot_claim_it(world: WorkflowHub) -> None:
+    from tests.integration.cases.workflow_world import ERIK_VC01
+
+    task_id, _ = world.open_case()
+    emergency = {**world.headers(ERIK_VC01), "X-Emergency-Access-Reason": "Medvetsl%C3%B6s patient"}
+    assert world.client.get(f"/fhir/Task/{task_id}", headers=emergency).status_code == 200
+    r = world.client.post(f"/fhir/Task/{task_id}/$claim", headers=emergency, json={"resourceType": "Parameters"})
+    assert r.status_code == 403 and "not at your care unit" in r.json()["issue"][0]["diagnostics"]
+    assert world.get(ANNA, f"Task/{task_id}").json()["status"] == "ready"
