@@ -129,6 +129,15 @@ def send_deliveries(settings: Settings, ids: list[int]) -> None:
         app.send_task(DELIVER, args=(outbox_id,), queue=QUEUE)
 
 
+def close_producers() -> None:
+    """Close the broker connections `send_deliveries` opened (at shutdown)."""
+    with _lock:
+        apps = list(_producers.values())
+        _producers.clear()
+    for app in apps:
+        app.close()
+
+
 def run_worker(settings: Settings, *, concurrency: int, pool: str, loglevel: str) -> None:
     """Run a Celery worker for the outbox until it is stopped (`ingang worker`)."""
     app = make_celery(settings)

@@ -43,6 +43,10 @@ def build_outbox(settings: Settings, engine: Engine, server: FhirServer) -> Outb
 
 def start_dispatcher(settings: Settings, outbox: Outbox) -> Callable[[], None]:
     """Start the in-process dispatcher when it is the configured one; return how to stop it."""
+    if settings.outbox_dispatcher == "celery":
+        from hub.celery_app import close_producers
+
+        return close_producers
     if settings.outbox_dispatcher != "inline":
         return lambda: None
     from hub.outbox.inline import InlineDispatcher

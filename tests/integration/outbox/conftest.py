@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.integration.outbox.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.05) -> T:
@@ -70,7 +65,11 @@ class Receiver:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:  # a held answer keeps a graceful shutdown waiting
+                self.process.kill()
+                self.process.wait(10)
             self.process = None
 
 

@@ -29,15 +29,16 @@ def make_app() -> web.Application:
             "content_type": request.headers.get("Content-Type"),
             "body": body.decode() if body else "", "at": time.time(),
         }
+        # Recorded on arrival (answered: None), so a test sees a request the sender never got an answer to.
+        entry["answered"] = None
+        received.append(entry)
         if control["delay"]:
             await asyncio.sleep(control["delay"])
         if control["fail"] > 0:
             control["fail"] -= 1
             entry["answered"] = control["status"]
-            received.append(entry)
             return web.Response(status=control["status"], text="told to fail")
         entry["answered"] = 200
-        received.append(entry)
         return web.Response(status=200, text="ok")
 
     async def show(_request: web.Request) -> web.Response:
