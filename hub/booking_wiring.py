@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,8 +39,8 @@ from mappings.hsa import UnmappedIdentifier, parse_fhir_instant
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, booking_identifier, subject_info
 
 log = logging.getLogger("ingang.booking")
-BOOK, CANCEL = "book", "cancel-booking"
-BOOKING_OPERATIONS = frozenset({CANCEL})  # instance operations on patient data the guard must open
+BOOK, CANCEL, MOVE = "book", "cancel-booking", "move-booking"
+BOOKING_OPERATIONS = frozenset({CANCEL, MOVE})  # instance operations on patient data the guard must open
 ACTIVE = frozenset({"proposed", "pending", "booked", "arrived", "fulfilled", "checked-in", "waitlist"})
 BookingSystems = Callable[[str], BookingSystem | None]
 
@@ -69,6 +70,19 @@ def _ref_id(ref: Any, res_type: str) -> str | None:
 def _hsa(resource: dict[str, Any]) -> str | None:
     return next((i.get("value") for i in resource.get("identifier") or []
                  if isinstance(i, dict) and i.get("system") == HSA_SYSTEM), None)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A Slot this unit of work has written busy, with its Schedule and the HSA-ids it is for."""
+
+    slot_id: str
+    slot: dict[str, Any]
+    schedule: dict[str, Any]
+    start: datetime
+    end: datetime
+    facility: str | None
+    performer: str | None
 
 
 class Booking:
@@ -116,6 +130,27 @@ class Booking:
                 performer = performer or _hsa(self._read(conn, "Practitioner", person, "Schedule.actor").json())
         return facility, performer
 
+    def _claim(self, conn: Connection, slot_id: str | None, where: str) -> Claimed:
+        """Write a free, future Slot busy with the version check; return what the booking needs of it."""
+        slot = self._read(conn, "Slot", slot_id, where)
+        content = slot.json()
+        if content.get("status") != "free":
+            raise Conflict(f"Slot/{slot_id} is {content.get('status')}, not free; choose another time", (where,))
+        try:
+            start, end = parse_fhir_instant(content["start"]), parse_fhir_instant(content["end"])
+        except (KeyError, UnmappedIdentifier) as exc:
+            raise BadRequest(f"Slot/{slot_id} has no usable start and end: {exc}", (where,)) from None
+        if end <= datetime.now(UTC):
+            raise Conflict(f"Slot/{slot_id} has already ended", (where,))
+        schedule_id = _ref_id(content.get("schedule"), "Schedule")
+        schedule = self._read(conn, "Schedule", schedule_id, "Slot.schedule").json()
+        if schedule.get("active") is False:
+            raise Conflict(f"Schedule/{schedule_id} is not active", ("Schedule.active",))
+        # Claim first: the version check decides between clinicians before anyone calls the region.
+        self.server.repo.update(conn, slot, {**content, "status": "busy"})
+        facility, performer = self._facility(conn, schedule)
+        return Claimed(str(slot_id), content, schedule, start, end, facility, performer)
+
     # --- $book -----------------------------------------------------------------------------
 
     def book(self, conn: Connection, req: FhirRequest, _t: str | None, slot_id: str | None) -> FhirResponse:
@@ -128,23 +163,9 @@ class Booking:
         patient_id = _ref_id(encounter.get("subject"), "Patient")
         if patient_id is None:
             raise BadRequest(f"Encounter/{encounter_id} has no Patient subject to book for", ("encounter",))
-        slot = self._read(conn, "Slot", slot_id, "Slot")
-        content = slot.json()
-        if content.get("status") != "free":
-            raise Conflict(f"Slot/{slot_id} is {content.get('status')}, not free; choose another time", ("Slot.status",))
-        try:
-            start, end = parse_fhir_instant(content["start"]), parse_fhir_instant(content["end"])
-        except (KeyError, UnmappedIdentifier) as exc:
-            raise BadRequest(f"Slot/{slot_id} has no usable start and end: {exc}", ("Slot.start",)) from None
-        if end <= datetime.now(UTC):
-            raise Conflict(f"Slot/{slot_id} has already ended", ("Slot.end",))
-        schedule_id = _ref_id(content.get("schedule"), "Schedule")
-        schedule = self._read(conn, "Schedule", schedule_id, "Slot.schedule").json()
-        if schedule.get("active") is False:
-            raise Conflict(f"Schedule/{schedule_id} is not active", ("Schedule.active",))
-        # Claim first: the version check decides between clinicians before anyone calls the region.
-        self.server.repo.update(conn, slot, {**content, "status": "busy"})
-        facility, performer = self._facility(conn, schedule)
+        claimed = self._claim(conn, slot_id, "Slot")
+        content, schedule, facility = claimed.slot, claimed.schedule, claimed.facility
+        start, end, performer = claimed.start, claimed.end, claimed.performer
         system = self.systems(facility) if facility else None
         patient = self._read(conn, "Patient", patient_id, "Encounter.subject").json()
         appointment = self._appointment(content, schedule, slot_id, patient_id, encounter_id, _param(req, "comment"))
@@ -257,6 +278,58 @@ class Booking:
         updated = self.server.repo.update(conn, stored, appointment)
         return FhirResponse(200, updated.content, version_headers(updated, req.base_url))
 
+    # --- $move-booking ---------------------------------------------------------------------
+
+    def move(self, conn: Connection, req: FhirRequest, _t: str | None, appointment_id: str | None) -> FhirResponse:
+        """Move the Appointment to the free Slot named by `slot`; the old Slots are freed, the region's booking moved."""
+        self._check_clinician(req)
+        stored = self._read(conn, "Appointment", appointment_id, "Appointment")
+        appointment = stored.json()
+        if appointment.get("status") not in ACTIVE - {"fulfilled"}:
+            raise Conflict(f"Appointment/{appointment_id} is {appointment.get('status')}; only a booking not yet "
+                           "held can be moved", ("Appointment.status",))
+        new_id = _ref_id(_param(req, "slot"), "Slot")
+        if new_id is None:
+            raise BadRequest("Name the new time: parameter slot = Reference(Slot/<id>)", ("slot",))
+        old = [_ref_id(ref, "Slot") for ref in appointment.get("slot") or []]
+        claimed = self._claim(conn, new_id, "slot")
+        for slot_id in old:
+            slot = self.server.repo.read(conn, "Slot", slot_id or "")
+            if slot is not None and not slot.deleted and slot.json().get("status") == "busy":
+                self.server.repo.update(conn, slot, {**slot.json(), "status": "free"})
+        for ident in appointment.get("identifier") or []:
+            if isinstance(ident, dict) and ident.get("system") == BOOKING_ID_SYSTEM:
+                self._move_remote(ident, claimed)
+        patient = [p for p in appointment.get("participant") or []
+                   if _ref_id((p or {}).get("actor"), "Patient")]
+        moved = {**appointment, "slot": [{"reference": f"Slot/{claimed.slot_id}"}], "start": claimed.slot["start"],
+                 "end": claimed.slot["end"],
+                 "participant": patient + [{"actor": a, "status": "accepted"} for a in claimed.schedule.get("actor") or []
+                                           if isinstance(a, dict)]}
+        if self.server.guard is None:
+            updated = self.server.repo.update(conn, stored, moved)
+            return FhirResponse(200, updated.content, version_headers(updated, req.base_url))
+        put = FhirRequest(method="PUT", path=f"Appointment/{appointment_id}", body=moved, caller=req.caller,
+                          base_url=req.base_url, headers={"prefer": "return=representation"})
+        return self.server.dispatch(conn, put)
+
+    def _move_remote(self, ident: dict[str, Any], claimed: Claimed) -> None:
+        facility = _hsa({"identifier": [(ident.get("assigner") or {}).get("identifier") or {}]})
+        system = self.systems(facility) if facility else None
+        if system is None or facility is None:
+            return
+        if claimed.facility != facility:
+            raise Conflict("A booking in the region's system moves within its unit only; cancel it and book the "
+                           "other unit's time instead", ("slot",))
+        wanted = Timeslot(facility, claimed.start, claimed.end, performer=claimed.performer)
+        try:
+            system.update_booking(str(ident.get("value")), wanted)
+        except BookingRejected as exc:
+            raise Conflict(f"The region's booking system refused the move: {exc.result_text}", ("slot",)) from None
+        except RivError as exc:
+            raise UpstreamFailed(f"The region's booking system failed: {exc}; the booking was not moved",
+                                 ("$move-booking",)) from None
+
     @staticmethod
     def _cancel_remote(system: BookingSystem, facility: str, booking_id: str, reason: Any) -> None:
         try:
@@ -292,7 +365,7 @@ def slot_claim_check(repo: ResourceRepository) -> Callable[[Connection, list[Cha
 
 
 def register_booking(server: FhirServer, systems: BookingSystems) -> Booking:
-    """Register `$book` and `$cancel-booking` and the Slot-claim check; list BOOKING_OPERATIONS on the guard."""
+    """Register `$book`, `$cancel-booking`, `$move-booking` and the Slot-claim check; list BOOKING_OPERATIONS on the guard."""
     booking = Booking(server, systems)
     server.add_operation(Operation(
         name=BOOK, handler=booking.book, types=frozenset({"Slot"}), type_level=False, instance_level=True,
@@ -306,6 +379,12 @@ def register_booking(server: FhirServer, systems: BookingSystems) -> Booking:
         instance_level=True, writes=True, idempotent=False,
         documentation="Cancel this Appointment (parameter reason); its Slot is free again and the region's booking "
                       "is cancelled",
+    ))
+    server.add_operation(Operation(
+        name=MOVE, handler=booking.move, types=frozenset({"Appointment"}), type_level=False,
+        instance_level=True, writes=True, idempotent=False,
+        documentation="Move this Appointment to another free Slot (parameter slot): the new Slot is claimed, the old "
+                      "one freed, and the region's booking moved with UpdateBooking",
     ))
     server.add_write_listener(slot_claim_check(server.repo))
     return booking

@@ -298,3 +298,50 @@ def test_book__over_riv_ta_the_region_gets_a_valid_make_booking_and_cancel_booki
             made["subject_of_care_info"]["lastName"]) == ("198112189876", PHYSIO_HSA, "Testsson")
     assert calls[2]["request"]["bookingId"] == response.json()["identifier"][0]["value"]
     assert soap_server.rejected() == []
+
+
+def move_body(slot: str) -> dict[str, Any]:
+    return {"resourceType": "Parameters", "parameter": [{"name": "slot", "valueReference": ref("Slot", slot)}]}
+
+
+def test_move_booking__takes_the_new_slot_and_frees_the_old(world_hub: GuardedHub) -> None:
+    with_booking(world_hub)
+    [first, second] = add_physio_times(world_hub)
+    booked = world_hub.client.post(f"/fhir/Slot/{first}/$book", json=book_body(), headers=world_hub.headers(ANNA))
+    moved = world_hub.client.post(f"/fhir/Appointment/{booked.json()['id']}/$move-booking", json=move_body(second),
+                                  headers=world_hub.headers(ANNA))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["slot"] == [ref("Slot", second)]
+    assert moved.json()["start"] == (TOMORROW + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (slot_status(world_hub, first), slot_status(world_hub, second)) == ("free", "busy")
+
+
+def test_move_booking__to_a_busy_slot_is_409_and_changes_nothing(world_hub: GuardedHub) -> None:
+    with_booking(world_hub)
+    [first, second] = add_physio_times(world_hub)
+    mine = world_hub.client.post(f"/fhir/Slot/{first}/$book", json=book_body(), headers=world_hub.headers(ANNA))
+    world_hub.client.post(f"/fhir/Slot/{second}/$book", json=book_body("encounter-lilly"),
+                          headers=world_hub.headers(ANNA))
+    moved = world_hub.client.post(f"/fhir/Appointment/{mine.json()['id']}/$move-booking", json=move_body(second),
+                                  headers=world_hub.headers(ANNA))
+    assert moved.status_code == 409
+    assert (slot_status(world_hub, first), slot_status(world_hub, second)) == ("busy", "busy")
+
+
+def test_move_booking__moves_the_regions_booking_or_reports_its_refusal(world_hub: GuardedHub) -> None:
+    system = region_system(TOMORROW, TOMORROW + timedelta(minutes=30))
+    with_booking(world_hub, {VC01: system})
+    [first, second] = add_physio_times(world_hub)
+    booked = world_hub.client.post(f"/fhir/Slot/{first}/$book", json=book_body(), headers=world_hub.headers(ANNA))
+    booking_id = booked.json()["identifier"][0]["value"]
+    moved = world_hub.client.post(f"/fhir/Appointment/{booked.json()['id']}/$move-booking", json=move_body(second),
+                                  headers=world_hub.headers(ANNA))
+    assert moved.status_code == 200, moved.text
+    assert system.bookings[booking_id].start == TOMORROW + timedelta(minutes=30)
+    system.times = system.times[1:]  # the region's earlier time is gone: moving back is refused
+    back = world_hub.client.post(f"/fhir/Appointment/{booked.json()['id']}/$move-booking", json=move_body(first),
+                                 headers=world_hub.headers(ANNA))
+    assert back.status_code == 409
+    assert fake.TAKEN in back.json()["issue"][0]["diagnostics"]
+    assert (slot_status(world_hub, first), slot_status(world_hub, second)) == ("free", "busy")
+    assert system.bookings[booking_id].start == TOMORROW + timedelta(minutes=30)
