@@ -152,6 +152,13 @@ class TooManyRequests(FhirError):
     code = "throttled"
 
 
+class ServiceUnavailable(FhirError):
+    """The database went away mid-request; nothing was stored and the client may retry."""
+
+    status = 503
+    code = "transient"
+
+
 def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
     """Wrap issues in an OperationOutcome resource."""
     return {"resourceType": "OperationOutcome", "issue": [i.as_json() for i in issues]}

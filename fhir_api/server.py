@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from fhir_api import changes
 from fhir_api.changes import CommitListener, WriteListener
 from fhir_api.interactions import Interactions, Matcher
 from fhir_api.messages import FhirRequest, FhirResponse
-from fhir_api.outcomes import BadRequest, MethodNotAllowed, NotFound
+from fhir_api.outcomes import BadRequest, MethodNotAllowed, NotFound, ServiceUnavailable
 from fhir_api.resource_types import R4_RESOURCE_TYPES
 from fhir_api.store.repository import ResourceRepository
 
@@ -81,6 +82,10 @@ class FhirServer:
 
     def __post_init__(self) -> None:
         self.interactions = Interactions(self.repo, self.matcher)
+        # PostgreSQL's READ COMMITTED gives every statement its own snapshot, inside a
+        # transaction or not, so BEGIN and ROLLBACK around a read only cost two round trips.
+        # SQLite's deferred transaction costs none and gives a search one snapshot; keep it.
+        self._autocommit_reads = self.engine.dialect.name == "postgresql"
         if self.guard is not None:
             self.searcher.filter_for = self.guard.search_filter
 
@@ -119,6 +124,8 @@ class FhirServer:
                 self._after_commit(written)
         else:
             with self.engine.connect() as conn:
+                if self._autocommit_reads:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
 
     def _before_commit(self, conn: Connection) -> None:
@@ -152,6 +159,19 @@ class FhirServer:
 
             return process_bundle(self, req)
         writes = self._writes(req) or (self.guard is not None and self.guard.writes_audit(req))
+        try:
+            with self.unit_of_work(writes) as conn:
+                return self.dispatch(conn, req)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The pool hands out connections unchecked (no ping per request), so one that the
+            # database dropped fails here once; the pool then drops the others of its age.
+            if writes:
+                # Whether the commit reached the database is unknown: let the client decide.
+                raise ServiceUnavailable("The database connection was lost; retry the request",
+                                         headers={"Retry-After": "1"}) from None
+            log.warning("database connection lost during a read; running it again")
         with self.unit_of_work(writes) as conn:
             return self.dispatch(conn, req)
 

@@ -7,6 +7,7 @@ https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-sa
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 
 from hub.settings import Settings
 
@@ -32,7 +33,35 @@ def make_engine(settings: Settings) -> Engine:
                                connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=settings.db_pool_size, max_overflow=10, pool_pre_ping=True)
+    # No ping on checkout (it was a round trip per request): a connection the server closed
+    # is told by its socket instead (`_drop_closed_connections`). One lost silently fails its
+    # first statement; the FHIR server then runs a read once more and answers a write 503
+    # (fhir_api/server.py). Recycling stays under the idle timeouts of proxies in between.
+    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=10, pool_recycle=1800)
+    _drop_closed_connections(engine)
+    return engine
+
+
+def _drop_closed_connections(engine: Engine) -> None:
+    """Make the pool replace a connection the server has closed, without a round trip.
+
+    An idle connection has nothing to read; when the server ends it (a restart, an idle
+    timeout, pg_terminate_backend) it sends a last message and closes, so the socket turns
+    readable. Polling it costs a system call; SQLAlchemy retries the checkout on a fresh
+    connection when the event raises DisconnectionError.
+    https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-pessimistic-custom
+    """
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_conn, "closed", False):
+            raise exc.DisconnectionError("connection already closed")
+        fileno = getattr(dbapi_conn, "fileno", None)
+        if fileno is None:
+            return
+        poller = select.poll()
+        poller.register(fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        if poller.poll(0):
+            raise exc.DisconnectionError("the server closed the connection while it was idle")
 
 
 def _tune_sqlite(engine: Engine) -> None:
