@@ -206,9 +206,24 @@ class HubTransfers:
             raise Forbidden("Only a peer hub listed in this hub's accept_from may transfer cases here")
         try:
             entries = check_transfer_bundle(req.body)
-            return self._receive(conn, entries, f"Organization/{unit_id}", getattr(principal, "client_id", "-"))
+            response = self._receive(conn, entries, f"Organization/{unit_id}", getattr(principal, "client_id", "-"))
         except TransferRefused as exc:
             raise BadRequest(exc.message, (exc.where,)) from None
+        if isinstance(principal, RegionalSystem):
+            self._audit(conn, req, principal, response, unit_id)
+        return response
+
+    def _audit(self, conn: Connection, req: FhirRequest, principal: RegionalSystem, response: FhirResponse,
+               unit_id: str | None) -> None:
+        """Log the peer's write of patient data here (PDL), as the guard logs any other access."""
+        from hub.access.audit import AccessRecord, audit_event
+
+        locations = [str(e["response"]["location"]) for e in (response.json() or {}).get("entry") or []]
+        patients = [loc.split("/")[1] for loc in locations if loc.startswith("Patient/")]
+        record = AccessRecord(principal=principal, interaction="create",
+                              address=str(getattr(req.caller, "address", "") or ""), recorded=self.clock(),
+                              what=locations, patients=patients, unit_id=unit_id)
+        self.repo.create(conn, audit_event(record))
 
     def _receive(self, conn: Connection, entries: list[dict[str, Any]], unit_ref: str, sender: str) -> FhirResponse:
         from fhir_api.validation import validate_resource

@@ -65,29 +65,28 @@ def _retry_after(response: httpx.Response) -> float | None:
 class ClientCredentialsToken:
     """Fetch and cache an OAuth2 access token with the client-credentials grant."""
 
-    def __init__(self, config: FhirJournalConfig, http: httpx.Client,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.config, self.http, self.clock = config, http, clock
+    def __init__(self, config: FhirJournalConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.clock = config, clock
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
 
-    def get(self, *, fresh: bool = False) -> str | None:
+    def get(self, http: httpx.Client, *, fresh: bool = False) -> str | None:
         """Return a valid token (None when no token endpoint is configured)."""
         if not self.config.token_url:
             return None
         with self._lock:
             if fresh or self._token is None or self.clock() >= self._expires:
-                self._token, self._expires = self._fetch()
+                self._token, self._expires = self._fetch(http)
             return self._token
 
-    def _fetch(self) -> tuple[str, float]:
+    def _fetch(self, http: httpx.Client) -> tuple[str, float]:
         form = {"grant_type": "client_credentials"}
         if self.config.scope:
             form["scope"] = self.config.scope
         try:
-            response = self.http.post(self.config.token_url, data=form,
-                                      auth=(self.config.client_id, self.config.client_secret))
+            response = http.post(self.config.token_url, data=form,
+                                 auth=(self.config.client_id, self.config.client_secret))
         except httpx.HTTPError as exc:
             raise JournalUnavailable(f"the region's token endpoint did not answer: {type(exc).__name__}") from None
         if response.status_code >= 500 or response.status_code in TRANSIENT:
@@ -105,17 +104,21 @@ class ClientCredentialsToken:
 
 
 class FhirJournalExport:
-    """The FHIR implementation of the VIS export port for one region."""
+    """The FHIR implementation of the VIS export port for one region.
+
+    Without an `http` client given, each delivery opens and closes its own: notes are one per
+    closed case, so a connection kept open between them would mostly sit idle.
+    """
 
     def __init__(self, config: FhirJournalConfig, *, http: httpx.Client | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.config = config
-        self.http = http or httpx.Client(timeout=httpx.Timeout(config.timeout_s))
-        self.tokens = ClientCredentialsToken(config, self.http, clock)
+        self.config, self.http = config, http
+        self.tokens = ClientCredentialsToken(config, clock)
 
     def close(self) -> None:
-        """Close the HTTP connections."""
-        self.http.close()
+        """Close the HTTP client given at construction, if any."""
+        if self.http is not None:
+            self.http.close()
 
     def __enter__(self) -> FhirJournalExport:
         return self
@@ -125,10 +128,16 @@ class FhirJournalExport:
 
     def deliver(self, document: Mapping[str, Any]) -> Delivered:
         """POST the document as a conditional create; a 401 refreshes the token once."""
+        if self.http is not None:
+            return self._deliver(self.http, document)
+        with httpx.Client(timeout=httpx.Timeout(self.config.timeout_s)) as http:
+            return self._deliver(http, document)
+
+    def _deliver(self, http: httpx.Client, document: Mapping[str, Any]) -> Delivered:
         system, value = document_identifier(document)
-        response = self._post(document, system, value, self.tokens.get())
+        response = self._post(http, document, system, value, self.tokens.get(http))
         if response.status_code == 401 and self.config.token_url:
-            response = self._post(document, system, value, self.tokens.get(fresh=True))
+            response = self._post(http, document, system, value, self.tokens.get(http, fresh=True))
         status = response.status_code
         if status in (200, 201):
             return self._receipt(response)
@@ -137,14 +146,14 @@ class FhirJournalExport:
                                      retry_after=_retry_after(response))
         raise JournalRejected(f"the region's journal refused the note ({status}): {outcome_text(response)}")
 
-    def _post(self, document: Mapping[str, Any], system: str, value: str, token: str | None) -> httpx.Response:
+    def _post(self, http: httpx.Client, document: Mapping[str, Any], system: str, value: str,
+              token: str | None) -> httpx.Response:
         headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON,
                    "If-None-Exist": f"identifier={system}|{value}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            return self.http.post(f"{self.config.base_url.rstrip('/')}/Bundle", json=dict(document),
-                                  headers=headers)
+            return http.post(f"{self.config.base_url.rstrip('/')}/Bundle", json=dict(document), headers=headers)
         except httpx.TimeoutException:
             raise JournalUnavailable("the region's journal did not answer in time") from None
         except httpx.HTTPError as exc:

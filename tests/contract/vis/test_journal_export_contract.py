@@ -8,14 +8,8 @@ an outage is "try again", a refusal is final and says why.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -24,52 +18,20 @@ import pytest
 from adapters.vis.fake import InMemoryJournal
 from adapters.vis.fhir_export import FhirJournalConfig, FhirJournalExport
 from adapters.vis.port import JournalExport, JournalRejected, JournalUnavailable
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Receiver:
-    """A running receiver process and its control API."""
-
-    base: str
-
-    def control(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call the receiver's control API and return its counters."""
-        answer = httpx.post(f"{self.base}/_control/{action}", json=body or {}, timeout=5.0)
-        answer.raise_for_status()
-        result: dict[str, Any] = answer.json()
-        return result
+from tests.fixtures.fhir_receiver.harness import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Receiver,
+    free_port,
+    running_receiver,
+)
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     """Start the FHIR receiver process on a free port; stop it after the module."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fixtures.fhir_receiver.server", str(port)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/_control/stats", timeout=1.0)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the FHIR receiver did not start")
-            time.sleep(0.05)
-    yield Receiver(base)
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_receiver() as running:
+        yield running
 
 
 @pytest.fixture
@@ -110,7 +72,7 @@ class HttpJournal:
         self.start = receiver.control("stats")["filed"]
         self.export = FhirJournalExport(FhirJournalConfig(
             base_url=f"{receiver.base}/fhir", token_url=f"{receiver.base}/token",
-            client_id="ingang-hub", client_secret="journal-secret", scope="system/Bundle.c", timeout_s=5.0))
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, scope="system/Bundle.c", timeout_s=5.0))
 
     def fail_next(self, status: int) -> None:
         self.receiver.control("fail", {"statuses": [status]})
@@ -188,8 +150,8 @@ def test_deliver__document_without_identifier_is_rejected(journal: Journal) -> N
 
 def export_to(base: str, **overrides: object) -> FhirJournalExport:
     """Return the adapter pointed at a receiver, with the receiver's credentials."""
-    values: dict[str, object] = {"base_url": f"{base}/fhir", "token_url": f"{base}/token", "client_id": "ingang-hub",
-                                 "client_secret": "journal-secret", "timeout_s": 5.0}
+    values: dict[str, object] = {"base_url": f"{base}/fhir", "token_url": f"{base}/token", "client_id": CLIENT_ID,
+                                 "client_secret": CLIENT_SECRET, "timeout_s": 5.0}
     values.update(overrides)
     return FhirJournalExport(FhirJournalConfig(**values))  # type: ignore[arg-type]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,26 @@ def test_close_operation__exports_the_note_with_the_clinicians_text(world: World
     divs = {s["title"]: s["text"]["div"] for s in document["entry"][0]["resource"]["section"]}
     assert "Råd om vila och vätska." in divs["Vårdpersonalens anteckning"]
     assert document["entry"][0]["resource"]["author"][0]["reference"].endswith(f"PractitionerRole/{case.role}")
+
+
+def test_configured_region__the_note_goes_to_its_fhir_journal_over_http(database_url: str, tmp_path: Path) -> None:
+    from tests.fixtures.fhir_receiver.harness import CLIENT_ID, CLIENT_SECRET, running_receiver
+
+    with running_receiver() as receiver:
+        journals = tmp_path / "journals.json"
+        journals.write_text(json.dumps({"regions": {"norr": {
+            "base_url": f"{receiver.base}/fhir", "token_url": f"{receiver.base}/token",
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout_s": 5}}}))
+        hub = build_hub(hub_settings(database_url, outbox_dispatcher="off", journals_file=str(journals),
+                                     outbox_backoff_base=0.0))
+        try:
+            case = seed_case(hub.fhir)
+            close_case(hub.fhir, case.task)
+            receiver.control("fail", {"statuses": [502]})
+
+            first, second = hub.outbox.deliver_due(), hub.outbox.deliver_due()
+
+            assert [o.status for o in first] == ["retry"] and [o.status for o in second] == ["delivered"]
+            assert receiver.control("stats")["filed"] == 1
+        finally:
+            hub.engine.dispose()

@@ -92,6 +92,7 @@ def test_transfer__puts_the_case_in_the_target_units_waiting_room_at_the_other_h
     photo = hubs.b_read(hubs.b_read(f"Media/{media_id}")["content"]["url"])
     assert photo["data"] == "iVBORw0KGgo=" and binary not in photo["id"]
     assert hubs.b_ids("Provenance", ("target", f"Task/{task_id}"))
+    assert hubs.b_ids("AuditEvent", ("patient", f"Patient/{patient_id}"), ("altid", "hub-a"))
     with hubs.a.fhir.unit_of_work(False) as conn:
         sent = hubs.a.fhir.repo.read(conn, "Task", case.task)
     assert sent is not None
