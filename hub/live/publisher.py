@@ -19,7 +19,7 @@ import logging
 from sqlalchemy import Connection
 
 from communication.bus import Bus
-from communication.chat import ChatRefused, check_new_message, encounter_of
+from communication.chat import ChatRefused, chat_event_code, check_new_message, encounter_of, from_citizen
 from communication.events import (
     LiveEvent,
     case_events,
@@ -79,7 +79,8 @@ class LivePublisher:
                 continue
             resource = change.json()
             encounter_id = encounter_of(resource)
-            if encounter_id is None:
+            # Only a citizen's message or a chat step has a rule to meet; a clinician's costs nothing.
+            if encounter_id is None or not (from_citizen(resource) or chat_event_code(resource)):
                 continue
             encounter = self.store.read(conn, "Encounter", encounter_id)
             status = encounter.get("status") if encounter else None
