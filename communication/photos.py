@@ -121,11 +121,12 @@ def _open(data: bytes, fmt: ImageFormat, limits: PhotoLimits) -> ImageFile.Image
         _register_heif()
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damaged metadata: the pixels decide
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=sorted(_DECODER_NAMES[fmt]))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(limits, f"more than {Image.MAX_IMAGE_PIXELS}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # a decoder fed hostile bytes may fail in any way; each means "not a photo"
         raise _corrupt(fmt, str(exc) or type(exc).__name__) from None
     width, height = image.size
     if width < 1 or height < 1:
@@ -154,16 +155,18 @@ def _decode(image: ImageFile.ImageFile, fmt: ImageFormat) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Pillow warns about some damage it decodes around
             image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, UserWarning) as exc:
+    except Exception as exc:  # as in _open: any failure to decode hostile bytes is a damaged photo
         raise _corrupt(fmt, str(exc) or type(exc).__name__) from None
 
 
 def _upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation to the pixels, as the phone's own viewer shows the photo."""
     try:
-        turned = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
-        turned = None  # unreadable EXIF: the pixels are shown as stored
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damaged EXIF is read as far as it goes
+            turned = ImageOps.exif_transpose(image)
+    except Exception:  # unreadable EXIF: the pixels are shown as stored
+        turned = None
     return turned if turned is not None else image
 
 

@@ -156,3 +156,28 @@ def test_clean_photo__too_many_bytes_are_refused_before_anything_else() -> None:
 
 def test_clean_photo__an_empty_upload_is_refused() -> None:
     assert refusal(b"").reason == "empty"
+
+
+@pytest.mark.parametrize("make", [generate.jpeg_with_gps, generate.png_with_alpha, generate.heic],
+                         ids=["jpeg", "png", "heic"])
+def test_clean_photo__a_cut_or_damaged_file_is_either_cleaned_or_refused_never_an_error(make: Any) -> None:
+    import random
+
+    sent = make()
+    chance = random.Random(5)  # seeded: the same damaged files on every run
+    damaged = [sent[:cut] for cut in range(1, len(sent), max(1, len(sent) // 40))]
+    for _ in range(60):
+        flipped = bytearray(sent)
+        for _ in range(chance.randint(1, 8)):
+            flipped[chance.randrange(len(flipped))] = chance.randrange(256)
+        damaged.append(bytes(flipped))
+    outcomes = set()
+    for data in damaged:
+        try:
+            clean = clean_photo(data, LIMITS)
+        except PhotoRefused as refused:
+            outcomes.add(refused.reason)
+        else:
+            assert_no_metadata(clean.photo.data)
+            outcomes.add("cleaned")
+    assert "corrupt" in outcomes
