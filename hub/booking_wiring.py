@@ -35,7 +35,12 @@ from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, Conflict, FhirError, Forbidden, NotFound
 from fhir_api.server import FhirServer, Operation
 from fhir_api.store.repository import ResourceRepository, Stored
-from mappings.hsa import UnmappedIdentifier, parse_fhir_instant
+from mappings.hsa import (
+    PERSONNUMMER_FHIR_SYSTEM,
+    SAMORDNINGSNUMMER_FHIR_SYSTEM,
+    UnmappedIdentifier,
+    parse_fhir_instant,
+)
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, booking_identifier, subject_info
 
 log = logging.getLogger("ingang.booking")
@@ -192,8 +197,6 @@ class Booking:
 
     @staticmethod
     def _person_number(patient: dict[str, Any]) -> str:
-        from mappings.hsa import PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM
-
         for i in patient.get("identifier") or []:
             if isinstance(i, dict) and i.get("system") in (PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM):
                 return str(i.get("value"))
@@ -397,4 +400,8 @@ def register_booking_for(server: FhirServer, services: Any) -> Booking:
 
     systems: dict[str, BookingSystem] = {facility: ZeepBookingSystem(RivCaller(endpoint))
                                          for facility, endpoint in services.booking}
-    return register_booking(server, systems.get)
+    booking = register_booking(server, systems.get)
+    from hub.booking_region_wiring import register_region_booking  # imports this module
+
+    register_region_booking(server, booking)
+    return booking

@@ -16,6 +16,7 @@ from datetime import date
 
 from adapters.booking.port import BookingRejected
 from adapters.riv.errors import RivError, RivFault
+from mappings.hsa import SWEDEN
 from mappings.riv_scheduling import SubjectOfCareInfo, Timeslot
 
 TAKEN = "The time is no longer free"
@@ -58,7 +59,7 @@ class InMemoryBookingSystem:
         """Return the free times at the facility on those days."""
         with self._lock:
             self._check("GetAvailableTimeslots")
-            return [t for t in self._free(facility) if first <= t.start.date() <= last
+            return [t for t in self._free(facility) if first <= t.start.astimezone(SWEDEN).date() <= last
                     and (not performers or t.performer in performers)]
 
     def make_booking(self, wanted: Timeslot, person: SubjectOfCareInfo) -> str:

@@ -158,3 +158,12 @@ def test_slow_booking_system__times_out_as_the_hubs_own_error(side: Side) -> Non
     side.slow_next("MakeBooking")
     with pytest.raises(RivTimeout):
         side.system.make_booking(NINE.booked_for(PATIENT), PERSON)
+
+
+def test_available_times__days_are_swedish_calendar_days(side: Side) -> None:
+    after_midnight = Timeslot(FACILITY, datetime(2026, 12, 1, 23, 30, tzinfo=UTC), datetime(2026, 12, 2, 0, 0, tzinfo=UTC),
+                              performer=PHYSIO)  # 00:30 on 2 December in Sweden
+    side.offers([after_midnight])
+    assert side.system.available_times(FACILITY, DAY, DAY, PATIENT) == []
+    [found] = side.system.available_times(FACILITY, date(2026, 12, 2), date(2026, 12, 2), PATIENT)
+    assert found.start == after_midnight.start
