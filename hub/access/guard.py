@@ -46,6 +46,7 @@ from hub.access.audit import AccessRecord, audit_event, query_text
 from hub.access.caller import Caller, TokenVerifier, client_address
 from hub.access.emergency import EmergencyAccess
 from hub.access.grants import GrantStore
+from hub.access.identities import check_identities
 from hub.access.ratelimit import TokenBuckets, retry_after
 from hub.access.resolve import CustodyRegister, DirectoryCache, build_view, row_visible
 from hub.access.settings import AccessSettings
@@ -114,6 +115,8 @@ class PdlGuard:
                           instance=route.res_id is not None, operation=route.operation,
                           case_operations=self.case_operations, log_review_right=self.settings.log_review_right)
         _enforce(ruling)
+        if action in (Action.CREATE, Action.UPDATE) and res_type is not None and not isinstance(actor, HubItself):
+            check_identities(res_type, req.body, self.clock().date())
         subject = _subject(req.body) if route.operation == "next-question" else None
         if subject is not None:
             self._check_subject(conn, caller, subject)
