@@ -65,6 +65,15 @@ class Bus(Protocol):
         ...
 
 
+class Frame(dict[str, Any]):
+    """A delivered message, with the JSON text it arrived as, so it can be forwarded without re-encoding.
+
+    One object goes to every local subscriber of a topic: treat it as read-only.
+    """
+
+    encoded: str = ""
+
+
 _LOST = object()  # the sentinel a queue carries when its subscription was dropped
 
 
@@ -137,7 +146,8 @@ class InProcessBus:
             subs = list(self._subs.get(topic, ()))
         if not subs:
             return
-        message = json.loads(encoded)
+        message = Frame(json.loads(encoded))
+        message.encoded = encoded if isinstance(encoded, str) else encoded.decode("utf-8")
         for sub in subs:
             _call_on(sub.loop, sub.offer, message)
 

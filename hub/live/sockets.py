@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from cases.principals import Clinician
-from communication.bus import Bus, SubscriptionLost, encounter_topic, waiting_room_topic
+from communication.bus import Bus, Frame, SubscriptionLost, encounter_topic, waiting_room_topic
 from communication.events import communication_events
 from communication.signalling import SIGNAL_TYPES, SignalRefused, signal
 from fhir_api.outcomes import FhirError, Forbidden, NotFound, Unauthorized
@@ -143,7 +143,7 @@ class LiveSockets:
                 try:
                     async for message in _until(sub, reader):
                         session.check()
-                        await sender.send(dict(message))
+                        await sender.send(message)
                 finally:
                     reader.cancel()
                     with contextlib.suppress(BaseException):
@@ -167,10 +167,12 @@ class Sender:
         self.ws = ws
         self.lock = asyncio.Lock()
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        """Send one JSON frame."""
+    async def send(self, frame: Mapping[str, Any]) -> None:
+        """Send one JSON frame; a bus message as it arrived, without encoding it again per socket."""
+        text = frame.encoded if isinstance(frame, Frame) and frame.encoded else json.dumps(
+            frame, separators=(",", ":"), ensure_ascii=False)
         async with self.lock:
-            await self.ws.send_text(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+            await self.ws.send_text(text)
 
 
 class Conversation:
@@ -199,7 +201,7 @@ class Conversation:
                 reader = asyncio.create_task(self.read())
                 try:
                     async for message in _until(sub, reader):
-                        await self.push(dict(message))
+                        await self.push(message)
                 finally:
                     reader.cancel()
                     with contextlib.suppress(BaseException):
@@ -225,7 +227,7 @@ class Conversation:
             last = max(last, version.seq)
         return last
 
-    async def push(self, message: dict[str, Any]) -> None:
+    async def push(self, message: Mapping[str, Any]) -> None:
         """Forward one bus message to this party, if it is for them and not sent already."""
         self.session.check()
         kind = message.get("type")
