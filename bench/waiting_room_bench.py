@@ -106,7 +106,7 @@ def load(url: str, cases: int) -> None:
             row = queue_row(task, None, now.replace(tzinfo=None))
             if row is not None:
                 claimed = row.waiting_since + timedelta(minutes=30) if task["status"] == "in-progress" else None
-                queue.append({**row.__dict__, "claimed_at": claimed})
+                queue.append({**row.__dict__, "claimed_at": claimed, "waiting": claimed is None})
         with engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             cursor.execute("SELECT nextval(pg_get_serial_sequence('resources', 'rid')) FROM generate_series(1, %s)",

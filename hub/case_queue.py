@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     tuple_,
 )
 
@@ -41,6 +43,9 @@ case_queue = Table(
     metadata,
     Column("task_id", String(64), primary_key=True),
     Column("state", String(32), nullable=False),
+    # True in the waiting states: one value, so a unit's waiting room is one ordered index range
+    # (an IN over two states would be two ranges and a sort of the whole queue).
+    Column("waiting", Boolean, nullable=False),
     # The Organization id of the unit whose waiting room the case is in (or was claimed at).
     Column("unit_id", String(64), nullable=True),
     Column("competence", String(64), nullable=False, server_default=""),
@@ -53,8 +58,8 @@ case_queue = Table(
     Column("encounter_id", String(64), nullable=True),
     Column("patient_id", String(64), nullable=True),
     # Named, as the generated names would pass PostgreSQL's 63-character limit.
-    Index("ix_case_queue_order", "unit_id", "state", "priority_rank", "answer_by", "waiting_since", "task_id"),
-    Index("ix_case_queue_competence_order", "unit_id", "competence", "state", "priority_rank", "answer_by",
+    Index("ix_case_queue_order", "unit_id", "waiting", "priority_rank", "answer_by", "waiting_since", "task_id"),
+    Index("ix_case_queue_competence_order", "unit_id", "competence", "waiting", "priority_rank", "answer_by",
           "waiting_since", "task_id"),
     Index("ix_case_queue_claims", "unit_id", "claimed_at"),
 )
@@ -78,7 +83,8 @@ class CaseQueue:
     def put(self, conn: Connection, row: QueueRow) -> None:
         """Write a case's row as it now is (replacing any earlier one)."""
         conn.execute(delete(case_queue).where(case_queue.c.task_id == row.task_id))
-        conn.execute(insert(case_queue).values({f: getattr(row, f) for f in _FIELDS}))
+        conn.execute(insert(case_queue).values({**{f: getattr(row, f) for f in _FIELDS},
+                                                "waiting": row.state in WAITING}))
 
     def remove(self, conn: Connection, task_id: str) -> None:
         """Forget a case Task's row (the Task was deleted)."""
@@ -86,7 +92,7 @@ class CaseQueue:
 
     def _waiting(self, unit_id: str, competence: str | None) -> list[object]:
         c = case_queue.c
-        conds: list[object] = [c.unit_id == unit_id, c.state.in_(WAITING)]
+        conds: list[object] = [c.unit_id == unit_id, c.waiting == true()]
         if competence:
             conds.append(c.competence == competence)
         return conds

@@ -35,6 +35,7 @@ from cases.lifecycle import (
     verb,
 )
 from cases.waiting_room import queue_row
+from fhir_api import changes
 from fhir_api.changes import Change
 from fhir_api.outcomes import Conflict, Forbidden
 from fhir_api.server import FhirServer
@@ -44,6 +45,21 @@ from hub.case_queue import CaseQueue
 # Versions the hub wrote itself after checking the step, on this connection's unit of work.
 _CHECKED = "case_steps_checked"
 Edit = Callable[[dict[str, Any]], None]
+
+
+def _checked(conn: Connection) -> set[tuple[str, str, int]]:
+    """Return the versions checked in this unit of work.
+
+    `conn.info` outlives the unit of work (it goes back to the pool with the connection), and a
+    version marked in one that rolled back must not pass unchecked in the next: the set is
+    tied to the unit of work's own list of changes, which each unit of work makes afresh.
+    """
+    current = changes.recorded(conn)
+    held = conn.info.get(_CHECKED)
+    if held is None or held[0] is not current:
+        held = conn.info[_CHECKED] = (current, set())
+    marks: set[tuple[str, str, int]] = held[1]
+    return marks
 
 
 def utc_now() -> datetime:
@@ -130,7 +146,7 @@ class CaseSteps:
 
     def on_write(self, conn: Connection, changes: list[Change]) -> None:
         """Check each written case Task's step and keep its Encounter and queue row in step."""
-        checked: set[tuple[str, str, int]] = conn.info.setdefault(_CHECKED, set())
+        checked = _checked(conn)
         for change in changes:
             if change.res_type == "Task" and change.method == "delete":
                 self.queue.remove(conn, change.res_id)  # a deleted Task waits nowhere
@@ -141,7 +157,7 @@ class CaseSteps:
                 self._encounter_written(conn, change)
 
     def _mark(self, conn: Connection, stored: Stored) -> None:
-        conn.info.setdefault(_CHECKED, set()).add((stored.res_type, stored.res_id, stored.version_id))
+        _checked(conn).add((stored.res_type, stored.res_id, stored.version_id))
 
     def _task_written(self, conn: Connection, change: Change, checked: bool) -> None:
         after = change.json()

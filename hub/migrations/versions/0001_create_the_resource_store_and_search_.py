@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 02:05:54.383961
+Create Date: 2026-11-26 02:23:10.167162
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def upgrade() -> None:
     op.create_table('case_queue',
     sa.Column('task_id', sa.String(length=64), nullable=False),
     sa.Column('state', sa.String(length=32), nullable=False),
+    sa.Column('waiting', sa.Boolean(), nullable=False),
     sa.Column('unit_id', sa.String(length=64), nullable=True),
     sa.Column('competence', sa.String(length=64), server_default='', nullable=False),
     sa.Column('priority_rank', sa.SmallInteger(), nullable=False),
@@ -74,8 +75,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_queue', schema=None) as batch_op:
         batch_op.create_index('ix_case_queue_claims', ['unit_id', 'claimed_at'], unique=False)
-        batch_op.create_index('ix_case_queue_competence_order', ['unit_id', 'competence', 'state', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
-        batch_op.create_index('ix_case_queue_order', ['unit_id', 'state', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
+        batch_op.create_index('ix_case_queue_competence_order', ['unit_id', 'competence', 'waiting', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
+        batch_op.create_index('ix_case_queue_order', ['unit_id', 'waiting', 'priority_rank', 'answer_by', 'waiting_since', 'task_id'], unique=False)
 
     op.create_table('outbox_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
