@@ -47,8 +47,12 @@ class RedisBus:
     async def start(self) -> None:
         """Connect and start reading; fails fast when Redis does not answer."""
         self._client = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
-        await self._client.ping()  # type: ignore[misc]  # redis types ping for sync and async clients
-        await self._open_pubsub()
+        try:
+            await self._client.ping()  # type: ignore[misc]  # redis types ping for sync and async clients
+            await self._open_pubsub()
+        except (RedisError, OSError) as exc:
+            # The URL may carry a password: name the setting, not its value.
+            raise RuntimeError(f"the live bus cannot reach Redis at INGANG_LIVE_REDIS_URL: {type(exc).__name__}") from None
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
 
     async def close(self) -> None:

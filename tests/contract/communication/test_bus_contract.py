@@ -165,3 +165,13 @@ def test_in_process_bus__publishing_from_another_thread_reaches_the_loop() -> No
             await asyncio.to_thread(lambda: [bus.publish_threadsafe("encounter/e1", {"n": n}) for n in range(3)])
             return await _take(sub, 3)
     assert [m["n"] for m in asyncio.run(main())] == [0, 1, 2]
+
+
+def test_redis_bus__an_unreachable_redis_stops_start_up_without_showing_the_password() -> None:
+    from hub.live.redis_bus import RedisBus
+
+    bus = RedisBus("redis://:hemligt@127.0.0.1:1/0")
+    with pytest.raises(RuntimeError) as failed:
+        asyncio.run(bus.start())
+    assert "INGANG_LIVE_REDIS_URL" in str(failed.value) and "hemligt" not in str(failed.value)
+    asyncio.run(bus.close())
