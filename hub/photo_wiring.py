@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -54,6 +54,7 @@ from fhir_api.outcomes import (
     internal_error,
 )
 from fhir_api.server import FhirServer
+from fhir_api.store.schema import resources
 from hub.settings import Settings
 
 log = logging.getLogger("ingang.photos")
@@ -204,6 +205,9 @@ class PhotoAttachments:
         except PhotoRefused as exc:
             raise refusal(exc) from None
         with self.server.unit_of_work(True) as conn:
+            # Hold the Encounter's row, so a close committing meanwhile is seen (409), never missed.
+            conn.execute(select(resources.c.rid).where(resources.c.res_type == "Encounter",
+                                                       resources.c.res_id == req.encounter).with_for_update())
             encounter = may_attach(conn, self.server, req.caller, req.encounter)
             return self._store(conn, req, photo, encounter)
 
@@ -239,12 +243,6 @@ def _created_ref(resp: FhirResponse) -> str:
     """Return `Type/id` from a create's Location (`{base}/Type/id/_history/1`)."""
     location = resp.headers.get("Location", "").split("/_history/")[0]
     return "/".join(location.rsplit("/", 2)[-2:])
-
-
-def photo_limits(settings: Settings) -> PhotoLimits:
-    """Return the photo limits the settings ask for."""
-    return PhotoLimits(max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels,
-                       thumbnail_px=settings.photo_thumbnail_px)
 
 
 async def read_capped(request: Request, cap: int, refuse: Callable[[], FhirError]) -> bytes:
@@ -393,7 +391,8 @@ async def _file_field(headers: Headers, body: bytes) -> bytes:
 
 def register_photos(app: FastAPI, server: FhirServer, settings: Settings) -> None:
     """Mount the photo doors; call before the FHIR catch-all route so these are matched first."""
-    limits = photo_limits(settings)
+    limits = PhotoLimits(max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels,
+                         thumbnail_px=settings.photo_thumbnail_px)
     fhir = FhirEndpoint(server, mount="/fhir", base_url=settings.base_url, max_body_bytes=settings.max_body_bytes)
     routes = PhotoRoutes(PhotoAttachments(server, limits), fhir, limits)
     app.add_route("/api/encounters/{encounter_id}/photos", routes.upload, methods=["POST"])
