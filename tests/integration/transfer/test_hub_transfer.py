@@ -13,6 +13,7 @@ from cases.hub_transfer import ORIGIN_SYSTEM, transfer_bundle
 from cases.principals import PERSONNUMMER_SYSTEM
 from fhir_api.messages import FhirRequest
 from fhir_api.outcomes import FhirError
+from hub.case_queue import CaseQueue
 from hub.outbox import GiveUp
 from hub.transfer_peer import PeerClient
 from tests.integration.journal.case_world import SeededCase, seed_case
@@ -78,6 +79,9 @@ def test_transfer__puts_the_case_in_the_target_units_waiting_room_at_the_other_h
     task = hubs.b_read(f"Task/{task_id}")
     assert (task["status"], task["businessStatus"]["coding"][0]["code"]) == ("ready", "transferred")
     assert task["owner"] == {"reference": f"Organization/{hubs.target_unit}"}
+    with hubs.b.fhir.unit_of_work(False) as conn:
+        waiting = CaseQueue().waiting(conn, hubs.target_unit, None, 10)
+    assert [row.task_id for row in waiting] == [task_id]
     encounter = hubs.b_read(task["encounter"]["reference"])
     assert encounter["status"] == "arrived"
     assert encounter["serviceProvider"] == {"reference": f"Organization/{hubs.target_unit}"}
