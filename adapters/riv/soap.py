@@ -99,6 +99,8 @@ class RivCaller:
         except requests.Timeout:
             raise RivTimeout(source, f"after {self.endpoint.timeout_seconds:g} s") from None
         except zeep.exceptions.TransportError as exc:
+            if exc.status_code == 200:  # it answered, but not with XML
+                raise RivBadAnswer(source, "the answer was not XML") from None
             raise RivUnavailable(source, f"HTTP {exc.status_code}") from None
         except requests.RequestException as exc:
             raise RivUnavailable(source, type(exc).__name__) from None

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from adapters.riv.errors import RivError, RivFault, RivTimeout, RivUnavailable
+from adapters.riv.errors import RivBadAnswer, RivError, RivFault, RivTimeout, RivUnavailable
 from adapters.riv.soap import RivCaller, RivEndpoint
 from adapters.vis.riv_journal import FakeJournalView, JournalQuery, JournalView, ZeepJournalView
 from mappings.hsa import HSA_FHIR_SYSTEM, PERSONNUMMER_FHIR_SYSTEM
@@ -137,3 +137,12 @@ def test_wire__a_server_that_is_gone_is_unavailable() -> None:
     caller = RivCaller(RivEndpoint("http://127.0.0.1:9", LOGICAL_ADDRESS, SHORT_TIMEOUT))
     with pytest.raises(RivUnavailable):
         ZeepJournalView("region", caller).care_documentation(QUERY)
+
+
+@pytest.mark.parametrize("body", ["<html><body>Bad gateway", "<soap:Envelope xmlns:soap='urn:not-soap'/>"])
+def test_wire__an_answer_that_is_not_the_contracts_is_a_bad_answer(soap_server: SoapServer, body: str) -> None:
+    soap_server.set_state({})
+    soap_server.script("GetCareDocumentation", body=body)
+    view = ZeepJournalView("region", RivCaller(RivEndpoint(soap_server.base_url, LOGICAL_ADDRESS, SHORT_TIMEOUT)))
+    with pytest.raises(RivBadAnswer):
+        view.care_documentation(QUERY)

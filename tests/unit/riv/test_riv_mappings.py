@@ -104,3 +104,15 @@ def test_subject_info__takes_the_official_name_and_refuses_a_patient_without_one
 def test_timeslot_key__names_facility_local_start_and_performer() -> None:
     slot = Timeslot("SE1", datetime(2026, 12, 1, 8, 0, tzinfo=UTC), datetime(2026, 12, 1, 8, 30, tzinfo=UTC), "P")
     assert slot.key == "SE1|20261201090000|P"
+
+
+def test_mapped_resources__are_valid_r4() -> None:
+    from fhir_api.validation import validate_resource
+    from mappings.riv_scheduling import region_slot
+
+    slot = timeslot_from_riv({"startTimeInclusive": "20261201090000", "endTimeExclusive": "20261201093000",
+                              "healthcare_facility": "SE1", "performer": "SE1-P", "bookingId": "B7",
+                              "subject_of_care": "191212121212", "careTypeName": "Fysioterapi"})
+    for resource in (document_reference(care_documentation("D1")), encounter(care_contact("C1")),
+                     region_slot(slot), region_appointment(slot)):
+        validate_resource(resource, resource["resourceType"])
