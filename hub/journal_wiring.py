@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +125,17 @@ def is_closing(server: FhirServer, conn: Connection, change: Change) -> bool:
         return True
 
 
+def closed_at(task: Mapping[str, Any]) -> datetime | None:
+    """Return when the case was closed: the end of the Task's execution period, else its last change."""
+    for value in ((task.get("executionPeriod") or {}).get("end"), task.get("lastModified")):
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            except ValueError:
+                continue
+    return None
+
+
 @dataclass
 class JournalExporter:
     """The `journal-export` outbox kind: what the listener enqueues and what the handler delivers."""
@@ -134,7 +145,7 @@ class JournalExporter:
     unit_regions: dict[str, str]
     fallback: JournalExport | None = None
     base_url: str = ""
-    clock: Any = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     # -- in the closing's transaction --------------------------------------------------------
     def on_write(self, conn: Connection, changes: list[Change]) -> None:
@@ -162,8 +173,9 @@ class JournalExporter:
                 return f"skipped: Task/{task_id} is no longer a case"
             case = self.read_case(conn, task.json())
             region = self.region_of(conn, case)
+        # Dated when the case was closed, so every attempt sends the very same document.
         document = journal_document(case, identifier=identifier, base_url=self.base_url,
-                                    now=self.clock())
+                                    now=closed_at(case.task) or self.clock())
         self._validate(document)
         export = self.exports.get(region or "") or self.fallback
         if export is None:

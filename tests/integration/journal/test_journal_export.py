@@ -186,3 +186,22 @@ def test_configured_region__the_note_goes_to_its_fhir_journal_over_http(database
             assert receiver.control("stats")["filed"] == 1
         finally:
             hub.engine.dispose()
+
+
+def test_retry__sends_the_very_same_document(world: World) -> None:
+    case = seed_case(world.hub.fhir)
+    close_case(world.hub.fhir, case.task)
+    sent: list[dict] = []
+    deliver = world.journal.deliver
+
+    def keep(document: dict) -> object:
+        sent.append(document)
+        if len(sent) == 1:
+            world.journal.fail_next(503)
+        return deliver(document)
+
+    world.journal.deliver = keep  # type: ignore[method-assign]
+    world.outbox.deliver_due()
+    world.outbox.deliver_due()
+
+    assert len(sent) == 2 and sent[0] == sent[1]
