@@ -174,3 +174,19 @@ def test_transfer_out__a_case_already_transferred_is_a_conflict(hubs: TwoHubs) -
     with pytest.raises(FhirError, match="cannot transfer to another hub") as refused:
         transfer_out(hubs, case)
     assert refused.value.status == 409
+
+
+def test_transfer__a_patient_the_other_hub_already_knows_is_not_made_twice(hubs: TwoHubs) -> None:
+    with hubs.b.fhir.unit_of_work(True) as conn:
+        known = hubs.b.fhir.repo.create(conn, {
+            "resourceType": "Patient", "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": "191212121212"}],
+            "name": [{"family": "Tolvansson", "given": ["Tolvan"]}]}).res_id
+    case = seed_case(hubs.a.fhir)
+    transfer_out(hubs, case)
+
+    (outcome,) = hubs.outbox.deliver_due()
+
+    assert outcome.status == "delivered", outcome.detail
+    assert hubs.b_ids("Patient", ("identifier", f"{PERSONNUMMER_SYSTEM}|191212121212")) == [known]
+    (task_id,) = hubs.b_ids("Task", ("identifier", f"{ORIGIN_SYSTEM}|{A_BASE}/Task/{case.task}"))
+    assert hubs.b_read(f"Task/{task_id}")["for"] == {"reference": f"Patient/{known}"}
