@@ -4,8 +4,8 @@ The API process sends one `deliver(outbox_id)` task per message after its transa
 the task re-reads the row, claims it only if it is still due (so duplicates and stale tasks do
 nothing) and delivers it with the handlers `build_hub` registered. A failed attempt sends the
 task again with the backoff as its countdown. Tasks can be lost (a broker restart, a worker
-killed before acking on Redis): each worker therefore also runs a sweep that delivers rows that
-have been due longer than a grace period. The broker is only ever a wake-up; the database row
+killed before acking on Redis): each worker therefore also sends itself a sweep task every poll
+interval, which delivers rows that have been due longer than a grace period. The broker is only ever a wake-up; the database row
 is the truth, so nothing is lost with the broker.
 https://docs.celeryq.dev/en/stable/userguide/tasks.html#tips-and-best-practices
 """
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ingang.outbox")
 
 DELIVER = "ingang.outbox.deliver"
+SWEEP = "ingang.outbox.sweep"
+PURGE_EVERY = 300.0
 QUEUE = "ingang.outbox"
 
 _producers: dict[str, Celery] = {}
@@ -68,23 +70,31 @@ def make_celery(settings: Settings) -> Celery:
             deliver.apply_async((outbox_id,), countdown=outcome.retry_in)
         return outcome.status
 
+    @app.task(name=SWEEP)  # type: ignore[untyped-decorator]
+    def sweep() -> int:
+        return _sweep(settings)
+
     class Sweep(bootsteps.StartStopStep):  # type: ignore[misc]
-        """Deliver, from the worker's main process, messages whose task never came."""
+        """Send a sweep task every poll interval from the worker's timer.
+
+        The sweep itself runs in a pool process: the main process forks the pool and must not
+        run database threads of its own, or a child forked mid-query could inherit a held lock.
+        """
+
+        requires = ("celery.worker.components:Timer",)
 
         def __init__(self, parent: Any, **kwargs: Any) -> None:
             super().__init__(parent, **kwargs)
-            self.stopping = threading.Event()
-            self.thread: threading.Thread | None = None
+            self.tref: Any = None
 
         def start(self, parent: Any) -> None:
-            self.thread = threading.Thread(target=_sweep_loop, args=(settings, self.stopping),
-                                           name="ingang-outbox-sweep", daemon=True)
-            self.thread.start()
+            interval = max(0.1, settings.outbox_poll_seconds)
+            self.tref = parent.timer.call_repeatedly(interval, _send_sweep, (app, interval), priority=10)
 
         def stop(self, parent: Any) -> None:
-            self.stopping.set()
-            if self.thread is not None:
-                self.thread.join(10)
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
 
     app.steps["worker"].add(Sweep)
     return app
@@ -102,21 +112,31 @@ def _hub(settings: Settings) -> Hub:
         return hub
 
 
-def _sweep_loop(settings: Settings, stopping: threading.Event) -> None:
-    grace = sweep_grace(settings)
-    retention = timedelta(days=settings.outbox_retention_days)
-    last_purge = 0.0
-    while not stopping.is_set():
-        try:
-            outbox = _hub(settings).outbox
-            while not stopping.is_set() and len(outbox.deliver_due(20, overdue_by=grace)) == 20:
-                pass
-            if time.monotonic() - last_purge > 300:
-                outbox.purge(retention)
-                last_purge = time.monotonic()
-        except Exception:  # the database or broker may be briefly away
-            log.exception("outbox sweep failed")
-        stopping.wait(settings.outbox_poll_seconds)
+_last_purge: dict[int, float] = {}
+
+
+def _sweep(settings: Settings) -> int:
+    """Deliver messages due longer than the grace period; now and then purge old delivered ones."""
+    outbox = _hub(settings).outbox
+    delivered = 0
+    while True:
+        batch = outbox.deliver_due(20, overdue_by=sweep_grace(settings))
+        delivered += len(batch)
+        if len(batch) < 20:
+            break
+    pid = os.getpid()
+    if time.monotonic() - _last_purge.get(pid, -PURGE_EVERY) >= PURGE_EVERY:
+        outbox.purge(timedelta(days=settings.outbox_retention_days))
+        _last_purge[pid] = time.monotonic()
+    return delivered
+
+
+def _send_sweep(app: Celery, interval: float) -> None:
+    try:
+        # A sweep that waited longer than two intervals is stale: a newer one is on its way.
+        app.send_task(SWEEP, queue=QUEUE, expires=2 * interval)
+    except Exception:  # the broker is away; the next tick tries again
+        log.warning("could not send the outbox sweep", exc_info=True)
 
 
 def send_deliveries(settings: Settings, ids: list[int]) -> None:

@@ -219,3 +219,55 @@ def test_counts__report_each_status_and_the_oldest_waiting_age(engine: Engine) -
         counts = store.counts(conn, now=utcnow() + timedelta(seconds=30))
     assert counts.by_status["dead"] == 1 and counts.by_status["queued"] == 1
     assert counts.failed == 1 and counts.oldest_queued_age >= 30
+
+
+def test_deliver_due__four_dispatchers_at_once_deliver_each_message_once(engine: Engine) -> None:
+    import threading
+
+    with engine.begin() as conn:
+        for i in range(120):
+            enqueue(conn, kind="k", key=f"m{i}", payload={})
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def record(m: OutboxMessage) -> str:
+        with lock:
+            seen.append(m.key)
+        return "ok"
+
+    outboxes = [_outbox(engine) for _ in range(4)]
+    for ob in outboxes:
+        ob.register("k", record)
+
+    def drain(ob: Outbox) -> None:
+        while ob.deliver_due(limit=5):
+            pass
+
+    threads = [threading.Thread(target=drain, args=(ob,)) for ob in outboxes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(seen) == sorted(f"m{i}" for i in range(120))
+    with engine.connect() as conn:
+        assert store.counts(conn).by_status["delivered"] == 120
+
+
+def test_inline_dispatcher__delivers_after_a_wake_and_stops_when_asked(engine: Engine) -> None:
+    import threading
+
+    from hub.outbox.inline import InlineDispatcher
+
+    outbox = _outbox(engine)
+    arrived = threading.Event()
+    outbox.register("k", lambda m: arrived.set() or "ok")
+    dispatcher = InlineDispatcher(outbox, poll=30.0)  # only a wake-up can make it look before 30 s
+    dispatcher.start()
+    try:
+        with engine.begin() as conn:
+            enqueue(conn, kind="k", key="a", payload={})
+        outbox.wake_committed()
+        assert arrived.wait(20)
+    finally:
+        dispatcher.stop()
+    assert dispatcher._thread is None
