@@ -14,7 +14,6 @@ https://hl7.org/fhir/R4/documentreference.html
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,11 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Connection
 
-from adapters.vis.fake import InMemoryJournal
-from adapters.vis.fhir_export import FhirJournalConfig, FhirJournalExport
 from adapters.vis.port import Delivered, JournalExport, JournalRejected, JournalUnavailable
 from cases.intake import CASE_STATE_SYSTEM
 from cases.journal_note import ClosedCase, journal_document, note_identifier
@@ -36,6 +32,7 @@ from fhir_api.changes import Change
 from fhir_api.outcomes import Conflict, FhirError
 from fhir_api.server import FhirServer
 from fhir_api.store.repository import Stored
+from hub.journal_config import build_exports, units_by_region
 from hub.outbox import GiveUp, OutboxMessage, RetryLater, enqueue
 from hub.settings import Settings
 
@@ -43,60 +40,6 @@ log = logging.getLogger("ingang.journal")
 KIND = "journal-export"
 DELIVERED_CODE = "journal-export"
 JOURNAL_ID_SYSTEM = "https://ingang.example/fhir/NamingSystem/journal-receipt"
-
-
-class JournalConfigError(ValueError):
-    """A journals file the hub cannot use: which region and field."""
-
-
-def load_journals(path: str) -> dict[str, FhirJournalConfig]:
-    """Read the journals file: `regions: {<code>: {base_url, token_url, client_id, client_secret…}}`.
-
-    The secret may be given as `client_secret_file` instead, so it can live in a mounted secret.
-    """
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) if source.suffix.lower() in (".yaml", ".yml") else json.loads(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise JournalConfigError(f"{source}: cannot read the journals file: {exc}") from None
-    regions = data.get("regions") if isinstance(data, dict) else None
-    if not isinstance(regions, dict):
-        raise JournalConfigError(f"{source}: the journals file needs a top-level 'regions' mapping")
-    known = {"base_url", "token_url", "client_id", "client_secret", "client_secret_file", "scope", "timeout_s"}
-    out = {}
-    for code, entry in regions.items():
-        where = f"{source}: region {code}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("base_url"), str):
-            raise JournalConfigError(f"{where}: needs base_url")
-        extra = sorted(set(entry) - known)
-        if extra:
-            raise JournalConfigError(f"{where}: unknown field(s) {', '.join(extra)}")
-        secret = str(entry.get("client_secret", ""))
-        if entry.get("client_secret_file"):
-            try:
-                secret = Path(str(entry["client_secret_file"])).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise JournalConfigError(f"{where}: client_secret_file: {exc}") from None
-        if entry.get("token_url") and not (entry.get("client_id") and secret):
-            raise JournalConfigError(f"{where}: a token_url needs client_id and a client secret")
-        out[str(code)] = FhirJournalConfig(
-            base_url=entry["base_url"], token_url=str(entry.get("token_url", "")),
-            client_id=str(entry.get("client_id", "")), client_secret=secret, scope=str(entry.get("scope", "")),
-            timeout_s=float(entry.get("timeout_s", 10.0)))
-    return out
-
-
-def units_by_region(regions_dir: Path) -> dict[str, str]:
-    """Map each unit's HSA-id to its region's code, from the regions' routing files."""
-    out: dict[str, str] = {}
-    for path in sorted(regions_dir.glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        code = str((doc.get("region") or {}).get("code", ""))
-        for unit in doc.get("units") or []:
-            if isinstance(unit, dict) and unit.get("hsa_id"):
-                out[str(unit["hsa_id"])] = code
-    return out
 
 
 def _ref_id(ref: Any, res_type: str) -> str | None:
@@ -301,17 +244,6 @@ class JournalExporter:
             "context": {"encounter": [task["encounter"]]},
         }
         return f"DocumentReference/{self.server.repo.create(conn, resource).res_id}"
-
-
-def build_exports(journals_file: str, mode: str) -> tuple[dict[str, JournalExport], JournalExport | None]:
-    """Return the configured journals per region, and the fake every other region uses in development."""
-    try:
-        configs = load_journals(journals_file) if journals_file else {}
-    except JournalConfigError as exc:
-        raise SystemExit(f"configuration error: INGANG_JOURNALS_FILE: {exc}") from None
-    exports: dict[str, JournalExport] = {code: FhirJournalExport(c) for code, c in configs.items()}
-    # In production an unconfigured region's notes go to dead letters, never into a fake.
-    return exports, (None if mode == "production" else InMemoryJournal("dev-journal"))
 
 
 def register_journal(server: FhirServer, outbox: Any, settings: Settings) -> JournalExporter:

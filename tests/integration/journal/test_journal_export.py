@@ -11,7 +11,8 @@ import pytest
 
 from adapters.vis.fake import InMemoryJournal
 from hub.app import Hub, build_hub
-from hub.journal_wiring import KIND, JournalExporter, units_by_region
+from hub.journal_config import units_by_region
+from hub.journal_wiring import KIND, JournalExporter
 from hub.outbox import Outbox, RetryLater, RetryPolicy
 from hub.triage_wiring import REGIONS_DIR
 from tests.conftest import hub_settings

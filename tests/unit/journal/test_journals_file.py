@@ -9,7 +9,7 @@ import pytest
 
 from adapters.vis.fake import InMemoryJournal
 from adapters.vis.fhir_export import FhirJournalExport
-from hub.journal_wiring import JournalConfigError, build_exports, load_journals
+from hub.journal_config import JournalConfigError, build_exports, load_journals
 
 
 def write(tmp_path: Path, data: object, name: str = "journals.json") -> str:
@@ -62,3 +62,22 @@ def test_exports__production_has_no_fallback_journal() -> None:
 def test_exports__a_bad_file_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="INGANG_JOURNALS_FILE"):
         build_exports(str(tmp_path / "missing.json"), "development")
+
+
+def test_exports__a_region_may_plug_in_its_own_adapter(tmp_path: Path) -> None:
+    path = write(tmp_path, {"regions": {"syd": {"adapter": "adapters.vis.fake:InMemoryJournal",
+                                                "options": {"name": "syd-own"}}}})
+
+    exports, _fallback = build_exports(path, "production")
+
+    assert isinstance(exports["syd"], InMemoryJournal) and exports["syd"].name == "syd-own"
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"adapter": "no-colon"}, "package.module:factory"),
+    ({"adapter": "adapters.vis.fake:Nothing"}, "adapter adapters.vis.fake:Nothing"),
+    ({"adapter": "json:loads", "options": {"s": "{}"}}, "without a deliver"),
+])
+def test_exports__a_bad_adapter_stops_start_up_naming_it(tmp_path: Path, entry: dict[str, object], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        build_exports(write(tmp_path, {"regions": {"syd": entry}}), "development")
