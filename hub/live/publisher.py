@@ -1,12 +1,14 @@
 """Publish committed changes to the live bus, and hold chat writes to the conversation's rules.
 
-The FHIR server calls `after_commit` in the request's worker thread once a unit of work has
-committed. Events are worked out there (one short read for version keys and units) and handed
-to the event loop through a thread-safe queue, which one task drains in order onto the bus: a
-request thread never waits for Redis, and one process publishes in the order it committed.
-Before the hub's loop runs (demo data at start-up) there is no one to tell, so events are
-dropped. `before_commit` runs inside the transaction: a citizen's message into a closed chat
-or case fails there with a 409, so nothing is stored.
+The FHIR server calls `before_commit` inside the transaction and `after_commit` in the
+request's worker thread once it has committed. A citizen's message into a closed chat or case
+fails in `before_commit` with a 409, so nothing is stored. The live events (version keys, the
+units a Task concerns) are worked out there too, on the transaction's own connection: the
+request still holds that connection while the commit listeners run, and taking a second one
+per write would drain the pool under load. `after_commit` hands the committed ones to the
+event loop through a thread-safe queue, which one task drains in order onto the bus, so a
+request thread never waits for Redis and one process publishes in the order it committed.
+Before the hub's loop runs (demo data at start-up) there is no one to tell: nothing is kept.
 https://hl7.org/fhir/R4/communication.html
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import weakref
 
 from sqlalchemy import Connection
 
@@ -44,6 +48,10 @@ class LivePublisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[LiveEvent | None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # Events worked out before commit, until the commit listener sends them. Keys are the
+        # unit of work's own Change objects: a rolled-back unit's entries go when it is dropped.
+        self._pending: weakref.WeakKeyDictionary[Change, list[LiveEvent]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     async def start(self) -> None:
         """Start draining onto the bus from the running loop."""
@@ -73,55 +81,60 @@ class LivePublisher:
     # --- the FHIR server's listeners ----------------------------------------------------------
 
     def before_commit(self, conn: Connection, changes: list[Change]) -> None:
-        """Refuse a new Communication the chat's state does not allow."""
+        """Refuse a new Communication the chat's state does not allow; work out the live events."""
         for change in changes:
-            if change.res_type != "Communication" or change.method != "create":
-                continue
-            resource = change.json()
-            encounter_id = encounter_of(resource)
-            # Only a citizen's message or a chat step has a rule to meet; a clinician's costs nothing.
-            if encounter_id is None or not (from_citizen(resource) or chat_event_code(resource)):
-                continue
-            encounter = self.store.read(conn, "Encounter", encounter_id)
-            status = encounter.get("status") if encounter else None
-            try:
-                check_new_message(resource, status, self.store.chat_events(conn, encounter_id))
-            except ChatRefused as exc:
-                if exc.conflict:
-                    raise Conflict(str(exc), ("Communication.encounter",)) from None
-                raise BadRequest(str(exc), ("Communication.sender",)) from None
+            if change.res_type == "Communication" and change.method == "create":
+                self._check_chat(conn, change)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # nobody listens yet (demo data at start-up)
+        wanted = [c for c in changes if c.res_type in ("Communication", "Task", "Encounter")]
+        if wanted:
+            # On the transaction's own connection: the request already holds one from the pool.
+            found = self.events_by_change(conn, wanted)
+            with self._lock:
+                self._pending.update(found)
+
+    def _check_chat(self, conn: Connection, change: Change) -> None:
+        resource = change.json()
+        encounter_id = encounter_of(resource)
+        # Only a citizen's message or a chat step has a rule to meet; a clinician's costs nothing.
+        if encounter_id is None or not (from_citizen(resource) or chat_event_code(resource)):
+            return
+        encounter = self.store.read(conn, "Encounter", encounter_id)
+        status = encounter.get("status") if encounter else None
+        try:
+            check_new_message(resource, status, self.store.chat_events(conn, encounter_id))
+        except ChatRefused as exc:
+            if exc.conflict:
+                raise Conflict(str(exc), ("Communication.encounter",)) from None
+            raise BadRequest(str(exc), ("Communication.sender",)) from None
 
     def after_commit(self, changes: list[Change]) -> None:
-        """Work out the live events of committed changes and queue them for the bus."""
+        """Queue the committed changes' live events for the bus."""
+        with self._lock:
+            events = [e for c in changes for e in self._pending.pop(c, ())]
         loop, queue = self._loop, self._queue
-        if loop is None or queue is None or loop.is_closed():
-            return
-        wanted = [c for c in changes if c.res_type in ("Communication", "Task", "Encounter")]
-        if not wanted:
-            return
-        events = self.events_for(wanted)
-        if events:
+        if events and loop is not None and queue is not None and not loop.is_closed():
             loop.call_soon_threadsafe(_put_all, queue, events)
 
-    def events_for(self, changes: list[Change]) -> list[LiveEvent]:
-        """Return the live events of these changes, in the order they were written."""
-        events: list[LiveEvent] = []
-        with self.store.server.engine.connect() as conn:
-            comms = [(c.res_id, c.version) for c in changes if c.res_type == "Communication"]
-            seqs = self.store.version_keys(conn, "Communication", comms)
-            for change in changes:
-                resource = change.json()
-                if change.res_type == "Communication":
-                    seq = seqs.get((change.res_id, change.version))
-                    if seq is not None:
-                        events += communication_events(resource, res_id=change.res_id, method=change.method,
-                                                       seq=seq)
-                    continue
-                previous = self.store.previous(conn, change.res_type, change.res_id, change.version)
-                units = {self._unit(conn, change.res_type, r) for r in (resource, previous) if r}
-                events += case_events(change.res_type, resource, res_id=change.res_id, version=change.version,
+    def events_by_change(self, conn: Connection, changes: list[Change]) -> dict[Change, list[LiveEvent]]:
+        """Return the live events of each change, on the writing transaction's connection."""
+        out: dict[Change, list[LiveEvent]] = {}
+        comms = [(c.res_id, c.version) for c in changes if c.res_type == "Communication"]
+        seqs = self.store.version_keys(conn, "Communication", comms)
+        for change in changes:
+            resource = change.json()
+            if change.res_type == "Communication":
+                seq = seqs.get((change.res_id, change.version))
+                out[change] = communication_events(resource, res_id=change.res_id, method=change.method,
+                                                   seq=seq) if seq is not None else []
+                continue
+            previous = self.store.previous(conn, change.res_type, change.res_id, change.version)
+            units = {self._unit(conn, change.res_type, r) for r in (resource, previous) if r}
+            out[change] = case_events(change.res_type, resource, res_id=change.res_id, version=change.version,
                                       method=change.method, units={u for u in units if u})
-        return events
+        return out
 
     def _unit(self, conn: Connection, res_type: str, resource: dict[str, object]) -> str | None:
         if res_type == "Encounter":
