@@ -1,4 +1,4 @@
-"""Let a clinician book a time for the citizen: `Slot/{id}/$book` and `Appointment/{id}/$cancel-booking`.
+"""Let a clinician book a time for the citizen: `Slot/{id}/$book`, and cancel or move it.
 
 The hub's own Schedules and Slots are the times; `$book` claims a free Slot by writing it
 `busy` with the version check (`UPDATE … WHERE version_id = seen`), so of two clinicians who
@@ -35,12 +35,7 @@ from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, Conflict, FhirError, Forbidden, NotFound
 from fhir_api.server import FhirServer, Operation
 from fhir_api.store.repository import ResourceRepository, Stored
-from mappings.hsa import (
-    PERSONNUMMER_FHIR_SYSTEM,
-    SAMORDNINGSNUMMER_FHIR_SYSTEM,
-    UnmappedIdentifier,
-    parse_fhir_instant,
-)
+from mappings.hsa import PERSON_SYSTEMS, UnmappedIdentifier, parse_fhir_instant
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, booking_identifier, subject_info
 
 log = logging.getLogger("ingang.booking")
@@ -95,8 +90,6 @@ class Booking:
 
     def __init__(self, server: FhirServer, systems: BookingSystems) -> None:
         self.server, self.systems = server, systems
-
-    # --- helpers ---------------------------------------------------------------------------
 
     def _read(self, conn: Connection, res_type: str, res_id: str | None, where: str) -> Stored:
         stored = self.server.repo.read(conn, res_type, res_id) if res_id else None
@@ -198,7 +191,7 @@ class Booking:
     @staticmethod
     def _person_number(patient: dict[str, Any]) -> str:
         for i in patient.get("identifier") or []:
-            if isinstance(i, dict) and i.get("system") in (PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM):
+            if isinstance(i, dict) and i.get("system") in PERSON_SYSTEMS:
                 return str(i.get("value"))
         raise BadRequest("The region's booking system books by personnummer; the patient has none",
                          ("Patient.identifier",))

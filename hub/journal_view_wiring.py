@@ -29,14 +29,13 @@ from fhir_api.outcomes import BadRequest, Forbidden, NotFound
 from fhir_api.server import FhirServer, Operation
 from hub.booking_region_wiring import REGION_OPERATIONS
 from hub.booking_wiring import BOOKING_OPERATIONS
-from mappings.hsa import PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM
+from mappings.hsa import PERSON_SYSTEMS
 
 OPERATION = "journal"
 # The instance operations on patient data the guard opens to clinicians: the journal view and the booking changes.
 RIV_CASE_OPERATIONS = frozenset({OPERATION}) | BOOKING_OPERATIONS | REGION_OPERATIONS
 DEFAULT_DAYS = 730
 MAX_DAYS = 3660
-PERSON_SYSTEMS = (PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM)
 
 
 def _issue_code(error: RivError) -> str:

@@ -20,6 +20,7 @@ PERSONNUMMER_FHIR_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 SAMORDNINGSNUMMER_FHIR_SYSTEM = "http://electronichealth.se/identifier/samordningsnummer"
 PERSONNUMMER_RIV_OID = "1.2.752.129.2.1.3.1"
 SAMORDNINGSNUMMER_RIV_OID = "1.2.752.129.2.1.3.3"
+PERSON_SYSTEMS = (PERSONNUMMER_FHIR_SYSTEM, SAMORDNINGSNUMMER_FHIR_SYSTEM)
 SWEDEN = ZoneInfo("Europe/Stockholm")
 
 # FHIR identifier system ⇄ RIV-TA OID, both ways.
