@@ -161,5 +161,6 @@ def close_producers() -> None:
 def run_worker(settings: Settings, *, concurrency: int, pool: str, loglevel: str) -> None:
     """Run a Celery worker for the outbox until it is stopped (`ingang worker`)."""
     app = make_celery(settings)
+    # A node name of its own, so several workers on one host do not share a control queue.
     app.worker_main(["worker", f"--concurrency={concurrency}", f"--pool={pool}", f"--loglevel={loglevel}",
-                     "-Q", QUEUE, "--without-gossip", "--without-mingle"])
+                     f"--hostname=ingang-{os.getpid()}@%h", "-Q", QUEUE, "--without-gossip", "--without-mingle"])
