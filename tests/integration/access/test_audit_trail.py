@@ -216,3 +216,31 @@ def test_the_hub_itself__cannot_delete_the_log_through_the_api_either(hub: Guard
 
     with pytest.raises(MethodNotAllowed):
         hub.server.handle(FhirRequest.from_url("DELETE", "AuditEvent/audit-anders", caller=hub_caller()))
+
+
+@pytest.mark.parametrize("principal", [REVIEWER, ANNA])
+def test_the_log__cannot_be_changed_by_a_conditional_request_or_inside_a_bundle_either(
+        hub: GuardedHub, principal: Any) -> None:
+    event = hub.world.get("AuditEvent", "audit-anders")
+    event.pop("meta")
+    headers = hub.headers(principal)
+    assert hub.client.delete("/fhir/AuditEvent", params={"patient": "Patient/anders"},
+                             headers=headers).status_code == 405
+    assert hub.client.put("/fhir/AuditEvent", params={"_id": "audit-anders"}, json=event,
+                          headers=headers).status_code == 405
+    for kind in ("transaction", "batch"):
+        bundle = {"resourceType": "Bundle", "type": kind, "entry": [
+            {"request": {"method": "DELETE", "url": "AuditEvent/audit-anders"}},
+            {"resource": event, "request": {"method": "PUT", "url": "AuditEvent/audit-anders"}}]}
+        response = hub.client.post("/fhir", json=bundle, headers=headers)
+        if kind == "transaction":
+            assert response.status_code == 405, response.text
+        else:
+            statuses = [e["response"]["status"] for e in response.json()["entry"]]
+            assert all(s.startswith("405") for s in statuses), statuses
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(resources).where(
+            resources.c.res_type == "AuditEvent", resources.c.res_id == "audit-anders",
+            resources.c.deleted.is_(False))).scalar_one() == 1
+    current = hub.client.get("/fhir/AuditEvent/audit-anders", headers=hub.headers(REVIEWER))
+    assert current.json()["meta"]["versionId"] == "1"
