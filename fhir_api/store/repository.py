@@ -1,7 +1,8 @@
 """Keep resources, every version of them, and their search index, on one connection.
 
 The repository never commits: the service that owns the request's unit of work does, so a
-transaction Bundle and a single create go through the same code. Versions are guarded
+transaction Bundle and a single create go through the same code. On PostgreSQL a create or
+update is one statement (`pg_writes`); elsewhere, a statement per table. Versions are guarded
 optimistically (`UPDATE … WHERE version_id = :seen`), which holds on SQLite and PostgreSQL
 alike without table locks.
 https://hl7.org/fhir/R4/http.html#versioning
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fhir_api import changes
 from fhir_api.outcomes import Conflict
+from fhir_api.store import pg_writes
 from fhir_api.store.schema import INDEX_TABLES, resource_versions, resources
 
 IndexRows = Mapping[str, list[dict[str, Any]]]
@@ -125,6 +127,13 @@ class ResourceRepository:
         res_id = res_id or new_id()
         when = utcnow()
         content = _stamp(resource, res_id, 1, when)
+        if conn.dialect.name == "postgresql":
+            try:
+                pg_writes.create(conn, res_type, res_id, when, content, self._indexer(resource))
+            except IntegrityError:
+                raise Conflict(f"{res_type}/{res_id} already exists", (res_type,)) from None
+            changes.record(conn, changes.Change(res_type, res_id, 1, "create", content))
+            return Stored(res_type, res_id, 1, when, False, content)
         try:
             # No savepoint: a duplicate id fails the whole unit of work, which is what a
             # create racing another create with the same client id should do.
@@ -148,6 +157,16 @@ class ResourceRepository:
         version = current.version_id + 1
         when = utcnow()
         content = _stamp(resource, res_id, version, when)
+        method = "create" if current.deleted else "update"
+        if conn.dialect.name == "postgresql":
+            if pg_writes.update(conn, res_type, res_id, current.version_id, version, when, method, content,
+                                self._indexer(resource)) is None:
+                raise Conflict(
+                    f"{res_type}/{res_id} was changed by another request; read it again and retry",
+                    (res_type,),
+                )
+            changes.record(conn, changes.Change(res_type, res_id, version, method, content))
+            return Stored(res_type, res_id, version, when, False, content)
         rid = conn.execute(
             update(resources)
             .where(
@@ -163,7 +182,6 @@ class ResourceRepository:
                 f"{res_type}/{res_id} was changed by another request; read it again and retry",
                 (res_type,),
             )
-        method = "create" if current.deleted else "update"
         self._write_version(conn, rid, res_type, res_id, version, when, method, content)
         self._clear_index(conn, rid)
         self._write_index(conn, rid, res_type, resource)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 02:23:10.167162
+Create Date: 2026-11-26 02:38:25.453818
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_idx_date_res_type_param_low_high'), ['res_type', 'param', 'low', 'high'], unique=False)
-        batch_op.create_index(batch_op.f('ix_idx_date_res_type_param_span_low'), ['res_type', 'param', 'span', 'low'], unique=False)
+        batch_op.create_index(batch_op.f('ix_idx_date_res_type_param_span_low'), ['res_type', 'param', 'span', 'low'], unique=False, postgresql_include=['high', 'rid'])
         batch_op.create_index(batch_op.f('ix_idx_date_rid'), ['rid'], unique=False)
 
     op.create_table('idx_number',
@@ -272,7 +272,7 @@ def downgrade() -> None:
     op.drop_table('idx_number')
     with op.batch_alter_table('idx_date', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_idx_date_rid'))
-        batch_op.drop_index(batch_op.f('ix_idx_date_res_type_param_span_low'))
+        batch_op.drop_index(batch_op.f('ix_idx_date_res_type_param_span_low'), postgresql_include=['high', 'rid'])
         batch_op.drop_index(batch_op.f('ix_idx_date_res_type_param_low_high'))
 
     op.drop_table('idx_date')
