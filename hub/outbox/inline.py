@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hub.outbox import store
 from hub.outbox.dispatcher import Outbox
@@ -53,25 +53,25 @@ class InlineDispatcher:
     def _run(self) -> None:
         last_purge = time.monotonic() - PURGE_EVERY  # purge once at start, then now and then
         while not self._stop.is_set():
+            delivered = []
             try:
-                delivered = self.outbox.deliver_due(self.batch)
+                # Look before claiming: on SQLite a claim takes the database's one write lock.
+                due = self._next_due()
+                if due is not None and due <= utcnow():
+                    delivered = self.outbox.deliver_due(self.batch)
                 if self.retention is not None and time.monotonic() - last_purge >= PURGE_EVERY:
                     self.outbox.purge(self.retention)
                     last_purge = time.monotonic()
+                due = self._next_due()
             except Exception:  # the database may be briefly away; try again after a pause
                 log.exception("outbox dispatcher pass failed")
-                delivered = []
+                due = None
             if len(delivered) >= self.batch:
                 continue
-            self._wake.wait(self._time_to_next_due())
+            wait = self.poll if due is None else min(self.poll, max(0.01, (due - utcnow()).total_seconds()))
+            self._wake.wait(wait)
             self._wake.clear()
 
-    def _time_to_next_due(self) -> float:
-        try:
-            with self.outbox.engine.connect() as conn:
-                due = store.next_due_at(conn)
-        except Exception:
-            return self.poll
-        if due is None:
-            return self.poll
-        return min(self.poll, max(0.01, (due - utcnow()).total_seconds()))
+    def _next_due(self) -> datetime | None:
+        with self.outbox.engine.connect() as conn:
+            return store.next_due_at(conn, self.outbox.kinds())

@@ -156,11 +156,12 @@ def stale_ids(conn: Connection, *, older_than: datetime, limit: int = 500) -> li
     return [int(i) for i in rows.scalars()]
 
 
-def next_due_at(conn: Connection) -> datetime | None:
-    """Return when the earliest queued or leased message falls due."""
-    value: datetime | None = conn.execute(
-        select(func.min(_c.next_attempt_at)).where(_c.status.in_((QUEUED, DELIVERING)))
-    ).scalar()
+def next_due_at(conn: Connection, kinds: Sequence[str] | None = None) -> datetime | None:
+    """Return when the earliest queued or leased message (of these kinds) falls due."""
+    query = select(func.min(_c.next_attempt_at)).where(_c.status.in_((QUEUED, DELIVERING)))
+    if kinds is not None:
+        query = query.where(_c.kind.in_(list(kinds)))
+    value: datetime | None = conn.execute(query).scalar()
     return value
 
 
