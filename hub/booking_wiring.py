@@ -100,7 +100,8 @@ class Booking:
     def _check_clinician(self, req: FhirRequest) -> None:
         principal = getattr(req.caller, "principal", req.caller)
         if req.caller is not None and not (isinstance(principal, Clinician) and principal.commission.for_care):
-            raise Forbidden(f"${BOOK} is for clinicians acting under a commission for care", (f"${BOOK}",))
+            op = next((seg for seg in req.segments if seg.startswith("$")), f"${BOOK}")
+            raise Forbidden(f"{op} is for clinicians acting under a commission for care", (op,))
 
     def _case(self, conn: Connection, req: FhirRequest, encounter_id: str) -> dict[str, Any]:
         """Read the case's Encounter as the caller would: hidden is 404, and the access is logged."""
@@ -161,16 +162,16 @@ class Booking:
         patient_id = _ref_id(encounter.get("subject"), "Patient")
         if patient_id is None:
             raise BadRequest(f"Encounter/{encounter_id} has no Patient subject to book for", ("encounter",))
-        claimed = self._claim(conn, slot_id, "Slot")
-        content, schedule, facility = claimed.slot, claimed.schedule, claimed.facility
-        start, end, performer = claimed.start, claimed.end, claimed.performer
+        claimed, comment = self._claim(conn, slot_id, "Slot"), _param(req, "comment")
+        facility = claimed.facility
         system = self.systems(facility) if facility else None
         patient = self._read(conn, "Patient", patient_id, "Encounter.subject").json()
-        appointment = self._appointment(content, schedule, slot_id, patient_id, encounter_id, _param(req, "comment"))
+        appointment = self._appointment(claimed.slot, claimed.schedule, slot_id, patient_id, encounter_id, comment)
         if system is None or facility is None:
             return self._create(conn, req, appointment)
-        wanted = Timeslot(facility, start, end, performer=performer, subject=self._person_number(patient),
-                          reason=_param(req, "comment") or None)
+        wanted = Timeslot(facility, claimed.start, claimed.end, performer=claimed.performer,
+                          subject=self._person_number(patient),
+                          reason=comment.strip() if isinstance(comment, str) and comment.strip() else None)
         booking_id = self._mirror(system, wanted, patient)
         appointment["identifier"] = [booking_identifier(facility, booking_id)]
         try:
@@ -258,12 +259,6 @@ class Booking:
         if appointment.get("status") == "cancelled":
             return FhirResponse(200, stored.content, version_headers(stored, req.base_url))
         reason = _param(req, "reason")
-        for ident in appointment.get("identifier") or []:
-            if isinstance(ident, dict) and ident.get("system") == BOOKING_ID_SYSTEM:
-                facility = _hsa({"identifier": [(ident.get("assigner") or {}).get("identifier") or {}]})
-                system = self.systems(facility) if facility else None
-                if system is not None and facility is not None:
-                    self._cancel_remote(system, facility, str(ident.get("value")), reason)
         for ref in appointment.get("slot") or []:
             slot = self.server.repo.read(conn, "Slot", _ref_id(ref, "Slot") or "")
             if slot is not None and not slot.deleted and slot.json().get("status") == "busy":
@@ -272,9 +267,14 @@ class Booking:
         if isinstance(reason, str) and reason.strip():
             appointment["cancelationReason"] = {"text": reason.strip()}
         updated = self.server.repo.update(conn, stored, appointment)
+        # The region last: any refusal or failure there rolls the hub's own changes back.
+        for ident in appointment.get("identifier") or []:
+            if isinstance(ident, dict) and ident.get("system") == BOOKING_ID_SYSTEM:
+                facility = _hsa({"identifier": [(ident.get("assigner") or {}).get("identifier") or {}]})
+                system = self.systems(facility) if facility else None
+                if system is not None and facility is not None:
+                    self._cancel_remote(system, facility, str(ident.get("value")), reason)
         return FhirResponse(200, updated.content, version_headers(updated, req.base_url))
-
-    # --- $move-booking ---------------------------------------------------------------------
 
     def move(self, conn: Connection, req: FhirRequest, _t: str | None, appointment_id: str | None) -> FhirResponse:
         """Move the Appointment to the free Slot named by `slot`; the old Slots are freed, the region's booking moved."""

@@ -345,3 +345,27 @@ def test_move_booking__moves_the_regions_booking_or_reports_its_refusal(world_hu
     assert fake.TAKEN in back.json()["issue"][0]["diagnostics"]
     assert (slot_status(world_hub, first), slot_status(world_hub, second)) == ("free", "busy")
     assert system.bookings[booking_id].start == TOMORROW + timedelta(minutes=30)
+
+
+def test_cancel_booking__a_refusal_by_the_region_keeps_the_booking_in_the_hub(world_hub: GuardedHub) -> None:
+    system = region_system(TOMORROW)
+    with_booking(world_hub, {VC01: system})
+    [slot, _other] = add_physio_times(world_hub)
+    booked = world_hub.client.post(f"/fhir/Slot/{slot}/$book", json=book_body(), headers=world_hub.headers(ANNA))
+    system.bookings.clear()  # the region has lost the booking: it refuses to cancel it
+    response = world_hub.client.post(f"/fhir/Appointment/{booked.json()['id']}/$cancel-booking",
+                                     json={"resourceType": "Parameters"}, headers=world_hub.headers(ANNA))
+    assert response.status_code == 409
+    assert fake.NO_SUCH_BOOKING in response.json()["issue"][0]["diagnostics"]
+    assert slot_status(world_hub, slot) == "busy"
+    still = world_hub.client.get(f"/fhir/Appointment/{booked.json()['id']}", headers=world_hub.headers(ANNA))
+    assert still.json()["status"] == "booked"
+
+
+def test_cancel_booking__a_citizen_is_refused(world_hub: GuardedHub) -> None:
+    with_booking(world_hub)
+    [slot, _other] = add_physio_times(world_hub)
+    booked = world_hub.client.post(f"/fhir/Slot/{slot}/$book", json=book_body(), headers=world_hub.headers(ANNA))
+    response = world_hub.client.post(f"/fhir/Appointment/{booked.json()['id']}/$cancel-booking",
+                                     json={"resourceType": "Parameters"}, headers=world_hub.headers(ANDERS))
+    assert response.status_code == 403
