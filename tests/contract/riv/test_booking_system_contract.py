@@ -167,3 +167,14 @@ def test_available_times__days_are_swedish_calendar_days(side: Side) -> None:
     assert side.system.available_times(FACILITY, DAY, DAY, PATIENT) == []
     [found] = side.system.available_times(FACILITY, date(2026, 12, 2), date(2026, 12, 2), PATIENT)
     assert found.start == after_midnight.start
+
+
+def test_wire__the_server_serves_the_real_wsdls_with_their_imports(soap_server: SoapServer) -> None:
+    import zeep
+
+    from adapters.riv.contracts import INTERACTIONS, WSDL_ROOT
+
+    wsdl = INTERACTIONS["MakeBooking"].wsdl.relative_to(WSDL_ROOT).as_posix()
+    client = zeep.Client(f"{soap_server.base_url}/wsdl/{wsdl}")  # the XSDs come over HTTP too
+    [binding] = client.wsdl.bindings.values()
+    assert "MakeBooking" in binding._operations
