@@ -23,6 +23,8 @@ from fhir_api.server import FhirServer
 from hub.outbox import enqueue
 from hub.subscriptions.spec import (
     COLLECTING,
+    HANDSHAKE,
+    NOTIFY,
     SUBSCRIBABLE,
     SubscriptionSpec,
     handshake_key,
@@ -32,8 +34,7 @@ from hub.subscriptions.spec import (
 
 log = logging.getLogger("ingang.subscriptions")
 
-NOTIFY = "subscription-notification"
-HANDSHAKE = "subscription-handshake"
+__all__ = ["HANDSHAKE", "NOTIFY", "SubscriptionMatcher"]
 
 
 class SubscriptionMatcher:

@@ -5,6 +5,8 @@ a receiver that sees a notification twice — a worker killed after sending, bef
 can tell. 2xx is delivered; 408, 425, 429 and 5xx or no answer are retried; any other 4xx is
 permanent. After `error_after` failed attempts in a row the Subscription's status becomes
 `error` (with the reason in `Subscription.error`), and a later success makes it `active` again.
+A notification whose resource has a newer matching version is skipped, so a retry never sends
+the subscriber an older copy after a newer one.
 https://hl7.org/fhir/R4/subscription.html#2.46.7.2
 """
 
@@ -22,7 +24,8 @@ import httpx
 from fhir_api.outcomes import Conflict
 from fhir_api.server import FhirServer
 from hub.outbox import GiveUp, OutboxMessage, RetryLater
-from hub.subscriptions.spec import SubscriptionSpec, parse_subscription
+from hub.outbox import store as outbox_store
+from hub.subscriptions.spec import NOTIFY, SubscriptionSpec, notification_key, parse_subscription
 
 log = logging.getLogger("ingang.subscriptions")
 
@@ -74,6 +77,11 @@ class RestHook:
         if spec.status == "requested":
             raise RetryLater("the subscription's handshake has not succeeded yet")
         res_type, res_id, version = str(msg.payload["type"]), str(msg.payload["id"]), int(msg.payload["version"])
+        newer = self._newer_notification(sid, res_type, res_id, version)
+        if newer is not None:
+            # A later version matched too and has its own notification: sending this one after a
+            # retry could put the subscriber's copy back in time.
+            return f"skipped: superseded by version {newer}"
         if spec.full_payload:
             with self.server.engine.connect() as conn:
                 stored = self.server.repo.vread(conn, res_type, res_id, version)
@@ -86,6 +94,14 @@ class RestHook:
         if spec.status == "error":
             self._set_status(sid, "active", only_from=("error",))
         return receipt
+
+    def _newer_notification(self, sid: str, res_type: str, res_id: str, version: int) -> int | None:
+        prefix = notification_key(sid, res_type, res_id, 0).removesuffix("0")
+        with self.server.engine.connect() as conn:
+            rows = outbox_store.find(conn, kind=NOTIFY, key_prefix=prefix, limit=1000)
+        versions = [int(r.key[len(prefix):]) for r in rows if r.key[len(prefix):].isdigit()]
+        newer = [v for v in versions if v > version]
+        return max(newer) if newer else None
 
     # -- HTTP ---------------------------------------------------------------------------
     def _send(self, spec: SubscriptionSpec, msg: OutboxMessage, method: str, url: str, body: bytes,

@@ -18,6 +18,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhir_api.outcomes import Unprocessable
 
+# The outbox kinds of a Subscription's messages.
+NOTIFY = "subscription-notification"
+HANDSHAKE = "subscription-handshake"
 SUBSCRIBABLE = frozenset({"Task", "Encounter", "Appointment", "Communication"})
 SIGNATURE_SECRET_URL = "https://ingang.se/fhir/StructureDefinition/subscription-signature-secret"
 FULL_PAYLOADS = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})

@@ -169,3 +169,27 @@ def test_subscription__switched_off_gets_nothing_more(client: TestClient, receiv
         keys = [r.key for r in store.find(conn, kind="subscription-notification")]
     assert keys == [f"Subscription/{sid}/Task/{before['id']}/_history/1"]
     assert after["id"] not in "".join(keys)
+
+
+def test_notification__older_version_is_skipped_once_a_newer_one_matched(
+        client: TestClient, receiver: Receiver) -> None:
+    sid = _subscribe(client, receiver)
+    wait_for("active", lambda: _status(client, sid) == "active")
+    receiver.control(fail=1000, status=503)
+    task = _task(client)
+    first = f"Subscription/{sid}/Task/{task['id']}/_history/1"
+    wait_for("a failed attempt at version 1", lambda: [r for r in _hook_requests(receiver) if r["key"] == first])
+    updated = client.put(f"/fhir/Task/{task['id']}", json={**task, "description": "triaged again"})
+    assert updated.status_code == 200, updated.text
+    receiver.control(fail=0)
+    second = f"Subscription/{sid}/Task/{task['id']}/_history/2"
+    wait_for("version 2", lambda: second in receiver.delivered_keys())
+    engine = client.app.state.hub.engine  # type: ignore[attr-defined]
+
+    def v1_settled() -> str | None:
+        with engine.connect() as conn:
+            [row] = store.find(conn, key_prefix=first)
+        return row.receipt if row.status == "delivered" else None
+
+    assert wait_for("version 1 to be settled", v1_settled) == "skipped: superseded by version 2"
+    assert first not in receiver.delivered_keys()
