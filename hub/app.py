@@ -169,6 +169,9 @@ def create_app(settings: Settings | None = None, *,
     )
     app.state.auth = auth
     mount_auth(app, auth)
+    from hub.web_wiring import CITIZEN_START, mount_web
+
+    mount_web(app, auth)  # the citizen pages and the clinician workspace under /web, as public SMART clients
     if settings.access_control:
         _guard(app, hub, settings, auth.tokens)
     from hub.outbox.staff_api import StaffApi, operators_from
@@ -194,6 +197,6 @@ def create_app(settings: Settings | None = None, *,
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> Response:
-        return RedirectResponse(url="/fhir/metadata")
+        return RedirectResponse(url=CITIZEN_START)
 
     return app
