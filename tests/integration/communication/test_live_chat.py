@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -94,6 +96,23 @@ def test_join__a_guardian_talks_for_their_child_as_themselves(live: LiveHub) -> 
 def test_join__a_citizen_who_is_not_the_childs_guardian_is_told_it_does_not_exist(live: LiveHub) -> None:
     code, _reason = asyncio.run(_closed_with(live, TOLVAN, path="/live/encounters/enc-lilly"))
     assert code == 4404
+
+
+def test_join__a_socket_whose_token_expired_is_closed_at_its_next_action(live: LiveHub) -> None:
+    async def main() -> tuple[int, str]:
+        issued = time.monotonic()
+        token = live.token(ANDERS, ttl=timedelta(seconds=6))  # long enough to join on a busy machine
+        async with live.connect(None, access_token=token) as ws:
+            await opened(ws)
+            await asyncio.sleep(max(0.0, issued + 7.0 - time.monotonic()))
+            await ws.send('{"type": "send", "text": "Är jag kvar?"}')
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await recv(ws)
+        assert closed.value.rcvd is not None
+        return closed.value.rcvd.code, closed.value.rcvd.reason
+    code, reason = asyncio.run(main())
+    assert code == 4401 and "expired" in reason
 
 
 def test_chat__each_party_gets_the_others_message_live_and_it_is_stored(live: LiveHub) -> None:
@@ -199,8 +218,11 @@ def test_end_chat__the_citizen_cannot_write_after_the_clinician_ends_it(live: Li
             refused_step = await recv_until(citizen, "error")
             await clinician.send('{"type": "end-chat"}')
             ended = await recv_until(citizen, "chat-ended")
+            await recv_until(clinician, "chat-ended")
             await citizen.send('{"type": "send", "text": "Hallå?"}')
-            return refused_step, ended, await recv_until(citizen, "error")
+            refused = await recv_until(citizen, "error")
+            await quiet(clinician)  # nothing refused is stored, so nothing is pushed
+            return refused_step, ended, refused
     refused_step, ended, refused = asyncio.run(main())
     assert refused_step["status"] == 403
     assert ended["resource"]["sender"] == {"reference": "PractitionerRole/anna-dig1"}
