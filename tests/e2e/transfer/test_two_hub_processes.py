@@ -36,7 +36,7 @@ from tests.integration.journal.case_world import seed_case
 from tests.integration.transfer.two_hubs import TARGET_HSA, write_configs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-DEADLINE_S = 90.0
+DEADLINE_S = 240.0  # a give-up bound for slow, shared machines, not a speed assertion
 
 
 def _env(database_url: str, base: str, **extra: str) -> dict[str, str]:
