@@ -204,6 +204,14 @@ def find(conn: Connection, *, status: str | None = None, kind: str | None = None
     return list(conn.execute(query).all())
 
 
+def existing_keys(conn: Connection, kind: str, keys: Sequence[str]) -> set[str]:
+    """Return which of these keys have a message of this kind."""
+    if not keys:
+        return set()
+    rows = conn.execute(select(_c.key).where(_c.kind == kind, _c.key.in_(list(keys))))
+    return {str(k) for k in rows.scalars()}
+
+
 def get(conn: Connection, message_id: int) -> Row[Any] | None:
     """Return one message row."""
     return conn.execute(select(outbox_messages).where(_c.id == message_id)).first()

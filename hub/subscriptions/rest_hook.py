@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 
 from fhir_api.outcomes import Conflict
 from fhir_api.server import FhirServer
@@ -71,20 +72,20 @@ class RestHook:
     def notify(self, msg: OutboxMessage) -> str | None:
         """Send one notification: the resource version that matched, or an empty POST."""
         sid = str(msg.payload["subscription"])
-        spec = self._current(sid)
-        if spec is None or spec.status in ("off", "entered-in-error"):
-            return "skipped: subscription is off"
-        if spec.status == "requested":
-            raise RetryLater("the subscription's handshake has not succeeded yet")
         res_type, res_id, version = str(msg.payload["type"]), str(msg.payload["id"]), int(msg.payload["version"])
-        newer = self._newer_notification(sid, res_type, res_id, version)
-        if newer is not None:
-            # A later version matched too and has its own notification: sending this one after a
-            # retry could put the subscriber's copy back in time.
-            return f"skipped: superseded by version {newer}"
+        with self.server.engine.connect() as conn:  # one connection for every read this needs
+            spec = self._current(sid, conn)
+            if spec is None or spec.status in ("off", "entered-in-error"):
+                return "skipped: subscription is off"
+            if spec.status == "requested":
+                raise RetryLater("the subscription's handshake has not succeeded yet")
+            newer = self._newer_notification(conn, sid, res_type, res_id, version)
+            if newer is not None:
+                # A later version matched too and has its own notification: sending this one after
+                # a retry could put the subscriber's copy back in time.
+                return f"skipped: superseded by version {newer}"
+            stored = self.server.repo.vread(conn, res_type, res_id, version) if spec.full_payload else None
         if spec.full_payload:
-            with self.server.engine.connect() as conn:
-                stored = self.server.repo.vread(conn, res_type, res_id, version)
             if stored is None or stored.deleted or stored.content is None:
                 return "skipped: version is gone"
             receipt = self._send(spec, msg, "PUT", f"{spec.endpoint}/{res_type}/{res_id}",
@@ -95,13 +96,16 @@ class RestHook:
             self._set_status(sid, "active", only_from=("error",))
         return receipt
 
-    def _newer_notification(self, sid: str, res_type: str, res_id: str, version: int) -> int | None:
-        prefix = notification_key(sid, res_type, res_id, 0).removesuffix("0")
-        with self.server.engine.connect() as conn:
-            rows = outbox_store.find(conn, kind=NOTIFY, key_prefix=prefix, limit=1000)
-        versions = [int(r.key[len(prefix):]) for r in rows if r.key[len(prefix):].isdigit()]
-        newer = [v for v in versions if v > version]
-        return max(newer) if newer else None
+    def _newer_notification(self, conn: Connection, sid: str, res_type: str, res_id: str,
+                            version: int) -> int | None:
+        current = self.server.repo.read(conn, res_type, res_id)
+        if current is None or current.version_id <= version:
+            return None
+        # Exact keys, so the unique (kind, key) index answers; the last 50 versions are plenty.
+        wanted = {notification_key(sid, res_type, res_id, v): v
+                  for v in range(max(version + 1, current.version_id - 49), current.version_id + 1)}
+        found = outbox_store.existing_keys(conn, NOTIFY, list(wanted))
+        return max((wanted[k] for k in found), default=None)
 
     # -- HTTP ---------------------------------------------------------------------------
     def _send(self, spec: SubscriptionSpec, msg: OutboxMessage, method: str, url: str, body: bytes,
@@ -133,9 +137,11 @@ class RestHook:
                              error=f"{msg.attempts} failed attempts; last: {reason}")
 
     # -- the Subscription resource ------------------------------------------------------
-    def _current(self, sid: str) -> SubscriptionSpec | None:
-        with self.server.engine.connect() as conn:
-            stored = self.server.repo.read(conn, "Subscription", sid)
+    def _current(self, sid: str, conn: Connection | None = None) -> SubscriptionSpec | None:
+        if conn is None:
+            with self.server.engine.connect() as own:
+                return self._current(sid, own)
+        stored = self.server.repo.read(conn, "Subscription", sid)
         if stored is None or stored.deleted:
             return None
         return parse_subscription(stored.json())
