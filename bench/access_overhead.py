@@ -4,10 +4,14 @@
     .venv/bin/python -m bench.access_overhead --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Builds a scratch database (SQLite file, or a PostgreSQL database it creates and drops) with
-four units and one case per patient, then times `FhirServer.handle` for a read by id and a
-search by identifier, three ways: without a guard; with the guard and the caller already
-known (checks, filters and the AuditEvent); and with a bearer token to verify as well. Each
-figure is the median (and p95) of `--rounds` requests after a warm-up, in microseconds.
+four units and one case per patient, ANALYZEd as a live database would be, then times
+`FhirServer.handle` (the FHIR layer without HTTP) for a clinician at one unit: a read by id, two
+searches and a create, back to back in four modes: no guard; the PDL guard's checks and
+filters without the AuditEvent; checks and the AuditEvent (the hub as it runs); and the same
+with the caller already known, which leaves out verifying the bearer token. Tokens are issued
+and verified on one clock. Each figure is the median (and p95) of `--rounds` requests after a
+warm-up, in microseconds, with the SQL statements one request runs; bench/README.md has the
+figures and what they are made of.
 
 `--engine-patch` applies, in this process only, the change proposed for fhir_api/search:
 the access condition last among a search's conditions. SQLite evaluates WHERE terms in the
@@ -22,15 +26,15 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 
 from adapters.idp.dev import InMemoryPopulationRegister
 from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
-from cases.principals import HSA_SYSTEM, PERSONNUMMER_SYSTEM, Citizen, Clinician, Commission
+from cases.principals import HSA_SYSTEM, PERSONNUMMER_SYSTEM, Clinician, Commission
 from fhir_api import search
 from fhir_api.indexing import index_rows
 from fhir_api.interactions import Matcher
@@ -42,6 +46,7 @@ from fhir_api.store.repository import ResourceRepository
 from hub import database
 from hub.access import AccessSettings, build_guard
 from hub.access.caller import Caller
+from hub.access.guard import PdlGuard
 from hub.settings import Settings
 from mappings.personnummer import luhn_check_digit
 
@@ -80,11 +85,32 @@ def load(engine: Engine, repo: ResourceRepository, patients: int) -> list[tuple[
                                "owner": {"reference": f"Organization/{unit}"}}, f"t{n}")
             if unit == "dig1":
                 at_dig1.append((pid, pnr))
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:  # what autovacuum does to a live database
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+    analyze(engine)
     return at_dig1
+
+
+def analyze(engine: Engine) -> None:
+    """Give the planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE (SQLite) would."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+
+
+class StatementCounter:
+    """Count the SQL statements an engine runs: the noise-free part of what a request costs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def per_call(self, fn: Callable[[], Any], calls: int = 10) -> float:
+        """Return the statements one call of fn runs, averaged over a few calls."""
+        before = self.count
+        for _ in range(calls):
+            fn()
+        return (self.count - before) / calls
 
 
 def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
@@ -105,53 +131,82 @@ def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
     return statistics.median(wall), wall[int(len(wall) * 0.95) - 1], statistics.median(cpu)
 
 
-def servers(url: str) -> tuple[FhirServer, FhirServer, AccessTokens]:
-    """Return an unguarded and a guarded server over the same database, and the token issuer."""
+class ChecksOnlyGuard(PdlGuard):
+    """The PDL guard without its AuditEvent: checks and filters only, to price the two apart."""
+
+    def writes_audit(self, req: FhirRequest) -> bool:
+        """Write nothing, so reads stay in a read-only unit of work."""
+        return False
+
+    def after(self, conn: Any, req: FhirRequest, route: Any, resp: Any) -> None:
+        """Skip the AuditEvent."""
+
+
+def bench_clock() -> datetime:
+    """The one clock that issues the bench's tokens and that the guard checks them against."""
+    return datetime.now(UTC)
+
+
+def servers(url: str) -> dict[str, FhirServer]:
+    """Return the server three ways over the same database: no guard, checks only, checks and audit."""
     settings = Settings(database_url=url, demo_data=False, auto_migrate=False)
     engine = database.make_engine(settings)
     registry = SearchParamRegistry.load()
     limits = Limits()
     repo = ResourceRepository(indexer=lambda resource: index_rows(resource, registry))
     matcher = Matcher(find=lambda conn, res_type, params: search.find_matches(conn, res_type, params, registry))
-    tokens = AccessTokens(KeyRing.generate(), issuer="https://hub.bench", audience="https://hub.bench/fhir")
-    guard = build_guard(engine, repo, AccessSettings(), verifier=tokens,
+    guard = build_guard(engine, repo, AccessSettings(), verifier=TOKENS, clock=bench_clock,
                         register=InMemoryPopulationRegister({}), registry=registry)
-    plain = FhirServer(engine=engine, repo=repo, matcher=matcher, searcher=Searcher(registry, repo, limits))
-    guarded = FhirServer(engine=engine, repo=repo, matcher=matcher, searcher=Searcher(registry, repo, limits),
-                         guard=guard)
-    return plain, guarded, tokens
+    checks = ChecksOnlyGuard(repo=repo, registry=registry, settings=guard.settings, verifier=TOKENS,
+                             register=guard.register, clock=bench_clock)
+
+    def server(g: PdlGuard | None) -> FhirServer:
+        return FhirServer(engine=engine, repo=repo, matcher=matcher, searcher=Searcher(registry, repo, limits),
+                          guard=g)
+
+    return {"off": server(None), "checks": server(checks), "checks+audit": server(guard)}
 
 
-def run(url: str, patients: int, rounds: int) -> list[tuple[str, str, float, float, float]]:
-    """Load the data and time every scenario; return (scenario, mode, median, p95, CPU median) in µs."""
-    plain, guarded, tokens = servers(url)
+TOKENS = AccessTokens(KeyRing.generate(), issuer="https://hub.bench", audience="https://hub.bench/fhir")
+
+
+def scenarios(pid: str, pnr: str) -> dict[str, tuple[str, str, dict[str, Any] | None, int]]:
+    """Return, per scenario, the method, URL, body and expected status of one request at DIG1's case."""
+    n = pid[1:]
+    message = {"resourceType": "Communication", "status": "completed", "subject": {"reference": f"Patient/{pid}"},
+               "encounter": {"reference": f"Encounter/e{n}"}, "payload": [{"contentString": "Hur mår du nu?"}]}
+    return {
+        "read Encounter by id": ("GET", f"Encounter/e{n}", None, 200),
+        "search Encounter by subject": ("GET", f"Encounter?subject=Patient/{pid}", None, 200),
+        "search Patient by identifier": ("GET", f"Patient?identifier={PERSONNUMMER_SYSTEM}|{pnr}", None, 200),
+        "create Communication": ("POST", "Communication", message, 201),
+    }
+
+
+def run(url: str, patients: int, rounds: int) -> Iterator[tuple[str, str, float, float, float, float]]:
+    """Load the data and time every scenario; yield (scenario, mode, median, p95, CPU median, statements)."""
+    by_mode = servers(url)
+    plain = by_mode["off"]
     at_dig1 = load(plain.engine, plain.repo, patients)
+    counter = StatementCounter(plain.engine)
     pid, pnr = at_dig1[len(at_dig1) // 2]
-    citizen = Citizen(pnr)
-    now = datetime.now(UTC)
-    bearer = {p.kind: "Bearer " + tokens.issue(p, Scopes.parse("user/*.cruds patient/*.cruds"), client_id="bench",
-                                                now=now, ttl=timedelta(hours=1)).token for p in (NURSE, citizen)}
-    scenarios = {"read Encounter by id": f"Encounter/e{pid[1:]}",
-                 "search Patient by identifier": f"Patient?identifier={PERSONNUMMER_SYSTEM}|{pnr}"}
-    out = []
-    for name, url_part in scenarios.items():
-        def unguarded(u: str = url_part) -> None:
-            assert plain.handle(FhirRequest.from_url("GET", u)).status == 200
+    token = "Bearer " + TOKENS.issue(NURSE, Scopes.parse("user/*.cruds"), client_id="bench", now=bench_clock(),
+                                     ttl=timedelta(hours=2)).token
+    for name, (method, path, body, status) in scenarios(pid, pnr).items():
+        # Back to back per scenario, so a noisy neighbour hits every mode alike.
+        for mode, server in by_mode.items():
+            for known in ((False, True) if mode == "checks+audit" else (False,)):
+                headers = {} if mode == "off" or known else {"authorization": token}
+                request = {"method": method, "url": path, "body": body, "headers": headers}
 
-        out.append((name, "no guard", *timed(unguarded, rounds)))
-        for who in (NURSE, citizen):
-            def checked(u: str = url_part, p: Any = who) -> None:
-                resp = guarded.handle(FhirRequest.from_url("GET", u, caller=Caller(p)))
-                assert resp.status == 200
+                def once(s: FhirServer = server, k: bool = known, r: dict[str, Any] = request, ok: int = status,
+                         ) -> None:
+                    resp = s.handle(FhirRequest.from_url(**r, caller=Caller(NURSE) if k else None))
+                    assert resp.status == ok, (r["url"], resp.status, resp.body[:200])
 
-            def with_token(u: str = url_part, p: Any = who) -> None:
-                resp = guarded.handle(FhirRequest.from_url("GET", u, headers={"authorization": bearer[p.kind]}))
-                assert resp.status == 200
-
-            out.append((name, f"guard, {who.kind}, caller known", *timed(checked, rounds)))
-            out.append((name, f"guard, {who.kind}, bearer token", *timed(with_token, rounds)))
+                label = mode if mode == "off" else f"{mode}, {'caller known' if known else 'bearer token'}"
+                yield (name, label, *timed(once, rounds), counter.per_call(once))
     plain.engine.dispose()
-    return out
 
 
 def patch_engine() -> None:
@@ -168,19 +223,37 @@ def patch_engine() -> None:
     execute.match_filters = access_last
 
 
+def no_sync_commit() -> None:
+    """Make every PostgreSQL connection this process opens commit without waiting for the WAL flush."""
+
+    def off(dbapi_connection: Any, _record: Any) -> None:
+        if type(dbapi_connection).__module__.startswith("psycopg"):
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO OFF")
+            dbapi_connection.commit()
+
+    event.listen(Engine, "connect", off)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark on SQLite, and on PostgreSQL when a URL is given."""
     p = argparse.ArgumentParser(prog="python -m bench.access_overhead", description=__doc__.split("\n\n")[0])
     p.add_argument("--patients", type=int, default=2000, help="patients, one case each (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=400, help="timed requests per scenario (default: %(default)s)")
     p.add_argument("--postgres-url", default="", help="a PostgreSQL database to CREATE DATABASE from")
+    p.add_argument("--no-sync-commit", action="store_true",
+                   help="PostgreSQL: commit without waiting for the WAL flush, to see what the flush costs")
+    p.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     p.add_argument("--engine-patch", action="store_true", help="put the access condition last in searches")
     args = p.parse_args(argv)
     if args.engine_patch:
         patch_engine()
+    if args.no_sync_commit:
+        no_sync_commit()
     targets: list[tuple[str, str, Callable[[], None]]] = []
     tmp = tempfile.mkdtemp(prefix="ingang-access-bench-")
-    targets.append(("sqlite", f"sqlite:///{tmp}/bench.db", lambda: None))
+    if not args.no_sqlite:
+        targets.append(("sqlite", f"sqlite:///{tmp}/bench.db", lambda: None))
     if args.postgres_url:
         admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
         name = f"ingang_access_bench_{uuid.uuid4().hex[:8]}"
@@ -198,9 +271,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             database.upgrade(Settings(database_url=url))
             print(f"\n{backend}: {args.patients} patients, {args.rounds} rounds (µs per request)")
-            print(f"{'scenario':30} {'mode':32} {'median':>8} {'p95':>8} {'cpu':>8}")
-            for scenario, mode, median, p95, cpu in run(url, args.patients, args.rounds):
-                print(f"{scenario:30} {mode:32} {median:8.0f} {p95:8.0f} {cpu:8.0f}")
+            print(f"{'scenario':30} {'mode':32} {'median':>8} {'p95':>8} {'cpu':>8} {'sql':>5}")
+            for scenario, mode, median, p95, cpu, sql in run(url, args.patients, args.rounds):
+                print(f"{scenario:30} {mode:32} {median:8.0f} {p95:8.0f} {cpu:8.0f} {sql:5.1f}", flush=True)
         finally:
             cleanup()
 
