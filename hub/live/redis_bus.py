@@ -34,9 +34,11 @@ RECONNECT_DELAY_S = 0.5
 class RedisBus:
     """Publish to Redis channels and deliver what arrives on them to this process's subscribers."""
 
-    def __init__(self, url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE, prefix: str = CHANNEL_PREFIX) -> None:
+    def __init__(self, url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE, prefix: str = CHANNEL_PREFIX,
+                 client_name: str = "ingang-live") -> None:
         self.url = url
         self.prefix = prefix
+        self.client_name = client_name  # shows in CLIENT LIST, so operators see whose connections these are
         self.local = InProcessBus(queue_size)
         self._client: redis.Redis | None = None
         self._pubsub: Any = None
@@ -46,7 +48,8 @@ class RedisBus:
 
     async def start(self) -> None:
         """Connect and start reading; fails fast when Redis does not answer."""
-        self._client = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
+        self._client = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30,
+                                            client_name=self.client_name)
         try:
             await self._client.ping()  # type: ignore[misc]  # redis types ping for sync and async clients
             await self._open_pubsub()

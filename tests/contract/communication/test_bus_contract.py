@@ -175,3 +175,43 @@ def test_redis_bus__an_unreachable_redis_stops_start_up_without_showing_the_pass
         asyncio.run(bus.start())
     assert "INGANG_LIVE_REDIS_URL" in str(failed.value) and "hemligt" not in str(failed.value)
     asyncio.run(bus.close())
+
+
+def test_redis_bus__a_dropped_connection_ends_subscriptions_and_the_bus_recovers() -> None:
+    _redis_available()
+    import redis
+
+    from hub.live.redis_bus import RedisBus
+
+    name = f"ingang-test-{uuid.uuid4().hex[:12]}"
+    prefix = f"ingang:test:{uuid.uuid4().hex}:"
+
+    def kill_subscriber_connections() -> int:
+        admin = redis.Redis.from_url(REDIS_URL)
+        ours = [c["id"] for c in admin.client_list() if c.get("name") == name and int(c.get("sub", 0)) > 0]
+        for client_id in ours:
+            admin.client_kill_filter(_id=client_id)
+        admin.close()
+        return len(ours)
+
+    async def main() -> list[Message]:
+        bus, sender = RedisBus(REDIS_URL, prefix=prefix, client_name=name), RedisBus(REDIS_URL, prefix=prefix)
+        await bus.start()
+        await sender.start()
+        try:
+            async with bus.subscribe("encounter/e1") as sub:
+                assert kill_subscriber_connections() == 1
+                with pytest.raises(SubscriptionLost):
+                    await _take(sub, 1)
+            for _attempt in range(50):  # the reader reconnects in the background
+                try:
+                    async with bus.subscribe("encounter/e1") as sub:
+                        await sender.publish("encounter/e1", {"n": 1})
+                        return await _take(sub, 1)
+                except SubscriptionLost:
+                    await asyncio.sleep(0.1)
+            raise AssertionError("the bus did not recover")
+        finally:
+            await bus.close()
+            await sender.close()
+    assert [m["n"] for m in asyncio.run(main())] == [1]
