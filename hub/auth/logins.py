@@ -17,13 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.idp.bankid import PRODUCTION_URL, BankIdConfigurationError, BankIdTls, HttpBankIdClient
+from adapters.idp.bankid import (
+    PRODUCTION_URL,
+    BankIdConfigurationError,
+    BankIdLogin,
+    BankIdTls,
+    HttpBankIdClient,
+)
 from adapters.idp.bankid.browser import BankIdBrowserLogin
 from adapters.idp.oidc import CITIZEN_SCOPES, OidcRelyingParty, OidcSettings
 from adapters.idp.oidc.login_backend import OidcLoginBackend, clinician_claims_request
 from adapters.idp.smart.login import CITIZEN, CLINICIAN, PURPOSES, DevLoginBackend, LoginBackend
 from adapters.idp.smart.services import CALLBACK_PATH, DEV_LOGIN_PATH
 from hub.auth.bankid_pages import BANKID_PAGE_PATH
+from mappings.personnummer import is_personal_identity
 
 PREFIX = {CITIZEN: "INGANG_CITIZEN_OIDC_", CLINICIAN: "INGANG_CLINICIAN_OIDC_"}
 BANKID_PREFIX = "INGANG_CITIZEN_BANKID_"
@@ -96,7 +103,9 @@ def bankid_login_from_env(environ: Mapping[str, str], *, issuer_base_url: str) -
         client = HttpBankIdClient(url, tls)
     except BankIdConfigurationError as exc:
         raise _config_error(f"{b}*: {exc}") from None
-    return BankIdBrowserLogin(client, page_url=issuer_base_url.rstrip("/") + BANKID_PAGE_PATH)
+    # The number BankID vouches for still goes through the hub's own personnummer rules.
+    check = BankIdLogin(client, check_personal_number=is_personal_identity)
+    return BankIdBrowserLogin(client, page_url=issuer_base_url.rstrip("/") + BANKID_PAGE_PATH, check=check)
 
 
 def _config_error(message: str) -> SystemExit:

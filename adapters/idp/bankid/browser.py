@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from adapters.idp.bankid.errors import BankIdError, InvalidPersonalNumber
+from adapters.idp.bankid.errors import BankIdError, InvalidPersonalNumber, NoSuchOrder
 from adapters.idp.bankid.login import BankIdLogin
 from adapters.idp.bankid.messages import UserMessage, failed_message, pending_message
 from adapters.idp.bankid.port import BankIdClient, OrderStart, qr_data
@@ -156,6 +156,11 @@ class BankIdBrowserLogin:
             return self._failed(order["failed"], same_device)
         try:
             result = self.client.collect(order["order_ref"])
+        except NoSuchOrder:
+            # BankID ended the order itself, e.g. because another was started for the same person.
+            self.store.take(ORDER, login_id, now=now)
+            self.store.put(ORDER, login_id, {**order, "failed": "cancelled"}, expires_at=self._expiry())
+            return self._failed("cancelled", same_device)
         except BankIdError as exc:
             # A passing fault (timeout, maintenance) keeps the order: the page asks again.
             return PageState("pending", exc.user_message, None, self._qr(order),

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.idp.bankid import FakeBankIdClient, InvalidParameters, OrderScript, qr_data
+from adapters.idp.bankid import (
+    FakeBankIdClient,
+    InvalidParameters,
+    NoSuchOrder,
+    OrderScript,
+    RequestTimeout,
+    qr_data,
+)
 from adapters.idp.bankid.browser import ORDER, BankIdBrowserLogin, autostart_url
 from adapters.idp.smart.login import CITIZEN, CLINICIAN, LoginFailed, LoginRequest
 from adapters.idp.smart.one_time import LOGIN, InMemoryOneTimeStore
@@ -94,3 +101,21 @@ def test_cancel__ends_the_order_at_bankid_and_returns_the_cancelled_callback(flo
     assert url == "https://hub.se/auth/callback?bankid_cancelled=1"
     assert len(flow.fake.cancelled) == 1 and flow.backend.qr("login-1") == ""
     assert flow.backend.cancel("no-such-login") is None
+
+
+def test_collect__an_order_bankid_no_longer_knows_fails_with_a_message_and_can_be_retried(flow: Flow) -> None:
+    flow.begin()
+    flow.backend.show("login-1", IP)
+    flow.fake.fail_next_call(NoSuchOrder("no such order"))
+    state = flow.backend.collect("login-1")
+    assert (state.status, state.hint_code) == ("failed", "cancelled") and state.message.sv
+    assert flow.backend.collect("login-1").status == "failed"
+    assert flow.backend.retry("login-1", IP).status == "pending"
+
+
+def test_collect__a_passing_fault_keeps_the_order_pending(flow: Flow) -> None:
+    flow.begin()
+    flow.backend.show("login-1", IP)
+    flow.fake.fail_next_call(RequestTimeout("no answer within 5 s"))
+    state = flow.backend.collect("login-1")
+    assert state.status == "pending" and state.qr_data.startswith("bankid.")
