@@ -118,7 +118,7 @@ class LiveSockets:
         try:
             if not raw_since.isdigit():
                 raise Closed(4400, "'since' must be the last seq seen, a whole number")
-            party = await _call(self.conversations.admit, session.caller(), encounter_id)
+            party = await _call(self.conversations.admit, session.caller(), encounter_id, refusal_closes=True)
             await Conversation(self, ws, session, party).run(int(raw_since))
         except Closed as closed:
             await _close(ws, closed.code, closed.reason)
@@ -304,12 +304,12 @@ class _Refused(Exception):
         self.status = status
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run blocking work in a thread; turn access refusals into closes, keep other errors as they are."""
+async def _call(fn: Callable[..., Any], *args: Any, refusal_closes: bool = False) -> Any:
+    """Run blocking work in a thread; an invalid token (or any refusal, when joining) closes the socket."""
     try:
         return await run_in_threadpool(fn, *args)
     except (Unauthorized, NotFound, Forbidden) as exc:
-        if fn.__name__ == "admit" or isinstance(exc, Unauthorized):
+        if refusal_closes or isinstance(exc, Unauthorized):
             raise Closed(CLOSE_CODES.get(exc.status, 4400), exc.diagnostics) from None
         raise
 
