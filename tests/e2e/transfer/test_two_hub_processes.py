@@ -47,10 +47,25 @@ def _env(database_url: str, base: str, **extra: str) -> dict[str, str]:
 
 
 def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
-                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    """Start a hub and wait until it answers; start it again if its port was taken in the meantime."""
+    for _attempt in range(3):
+        with log.open("ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
+                                     "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + DEADLINE_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        if proc.poll() is None or "already in use" not in log.read_text(errors="replace"):
+            break
+        time.sleep(1.0)  # a short-lived outgoing connection held the port; it is free again soon
+    _stop(proc)
+    pytest.fail(f"a hub did not start on port {port}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def _until(check: Any, what: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
@@ -135,7 +150,6 @@ def test_transfer__reaches_a_hub_that_comes_up_later_exactly_once(
                     INGANG_OUTBOX_BACKOFF_CAP="2", INGANG_OUTBOX_MAX_ATTEMPTS="100"), a_port, log)
     b: subprocess.Popen[bytes] | None = None
     try:
-        _until(lambda: httpx.get(f"{a_base}/healthz", timeout=2).status_code == 200, "hub A to start", a, log)
         body = {"resourceType": "Parameters", "parameter": [
             {"name": "hub", "valueString": "syd"}, {"name": "unit", "valueString": TARGET_HSA},
             {"name": "reason", "valueString": "Patienten har flyttat till Region Syd"}]}
