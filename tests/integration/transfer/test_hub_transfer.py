@@ -190,3 +190,13 @@ def test_transfer__a_patient_the_other_hub_already_knows_is_not_made_twice(hubs:
     assert hubs.b_ids("Patient", ("identifier", f"{PERSONNUMMER_SYSTEM}|191212121212")) == [known]
     (task_id,) = hubs.b_ids("Task", ("identifier", f"{ORIGIN_SYSTEM}|{A_BASE}/Task/{case.task}"))
     assert hubs.b_read(f"Task/{task_id}")["for"] == {"reference": f"Patient/{known}"}
+
+
+def test_transfer__to_a_unit_the_other_hub_does_not_know_goes_to_dead_letters_saying_so(hubs: TwoHubs) -> None:
+    case = seed_case(hubs.a.fhir)
+    transfer_out(hubs, case, unit="SE2321000000-NOPE")
+
+    (outcome,) = hubs.outbox.deliver_due()
+
+    assert outcome.status == "dead" and "knows no care unit with HSA-id SE2321000000-NOPE" in outcome.detail
+    assert hubs.b_ids("Task", ("identifier", f"{ORIGIN_SYSTEM}|{A_BASE}/Task/{case.task}")) == []
