@@ -177,7 +177,8 @@ class PeerClient:
         entries = [e.get("resource") or {} for e in response.json().get("entry") or []]
         ids = [str(r["id"]) for r in entries if r.get("resourceType") == "Organization" and r.get("id")]
         if len(ids) != 1:
-            raise GiveUp(f"hub {self.peer.name} knows {'no' if not ids else 'several'} care unit(s) with HSA-id {hsa_id}")
+            found = "no care unit" if not ids else f"{len(ids)} care units"
+            raise GiveUp(f"hub {self.peer.name} knows {found} with HSA-id {hsa_id}")
         return ids[0]
 
     def send(self, unit_id: str, bundle: Mapping[str, Any]) -> dict[str, Any]:
