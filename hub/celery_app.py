@@ -55,6 +55,9 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
+        # Publishing happens after a request's commit: a broker that is down costs it seconds at
+        # most, and the sweep delivers what could not be announced.
+        broker_connection_timeout=2.0,
         # A request thread never waits long for a broker that is down: the sweep finds the row.
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         broker_transport_options={"visibility_timeout": max(3600, int(settings.outbox_lease_seconds * 2))},
