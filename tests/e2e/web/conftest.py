@@ -1,0 +1,252 @@
+"""Drive the hub's own pages in Debian's Chromium against a running hub: fixtures and steps.
+
+The hub runs as an operator starts it (uvicorn, INGANG_* variables, access control on, demo
+data, the embedded dev login), once per database backend for the session. Playwright drives
+Chromium from the system (never a downloaded browser), with a fake camera and microphone, so
+video calls work headless. Each step can be saved as a screenshot under artifacts/screenshots/
+and checked with axe-core (fetched by tests/fixtures/axe/fetch.sh). The steps a citizen takes
+are functions here, so a test of the clinician's side can start from a citizen's case.
+https://playwright.dev/python/docs/api/class-browsertype#browser-type-launch
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import BACKENDS, IN_CI, PG_URL
+from tests.e2e.conftest import REPO, _hub_env, _stop, _tail, _wait_until_healthy, free_port
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("INGANG_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+AXE = REPO / "tests" / "fixtures" / "axe" / "package" / "axe.min.js"
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+STEP_TIMEOUT_MS = 15_000
+# The demo family (adapters/idp/dev/people.py): a parent and the child the register confirms.
+PARENT, CHILD = "198112189876", "201401022387"
+GUARDIAN = {"kind": "guardian", "citizen": {"person_id": PARENT}, "child_person_id": CHILD}
+CITIZEN = {"kind": "citizen", "person_id": PARENT}
+VIEWS = ("question", "case", "selfcare", "emergency")
+
+
+@dataclass(frozen=True)
+class WebHub:
+    """A running hub the browser can reach, and the backend it runs on."""
+
+    backend: str
+    base_url: str
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of a path on the hub."""
+        return f"{self.base_url}{path}"
+
+
+def _pg_database(name: str) -> str:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not available: {str(exc).splitlines()[0]}")
+    finally:
+        admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def web_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
+    """Start the hub with access control, demo data and the dev login; stop it after the session."""
+    workdir = tmp_path_factory.mktemp(f"web-{request.param}")
+    pg_name = f"ingang_e2e_web_{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{workdir / 'hub.db'}" if request.param == "sqlite" else _pg_database(pg_name)
+    try:
+        migrate = subprocess.run([sys.executable, "-m", "hub.cli", "db", "upgrade"], cwd=REPO, env=_hub_env(url),
+                                 capture_output=True, text=True, timeout=120)
+        assert migrate.returncode == 0, migrate.stderr
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        env = {**_hub_env(url), "INGANG_ACCESS_CONTROL": "true", "INGANG_DEMO_DATA": "true",
+               "INGANG_BASE_URL": f"{base_url}/fhir"}
+        log = workdir / "hub.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
+                                     "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_healthy(proc, base_url, log)
+            yield WebHub(request.param, base_url)
+        finally:
+            _stop(proc)
+        assert "Traceback" not in log.read_text(errors="replace"), _tail(log, 80)
+    finally:
+        if request.param != "sqlite":
+            _drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Launch Debian's Chromium once for the session (skip when it is not installed here)."""
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"Chromium is required in CI: {CHROMIUM} is missing")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def citizen_context(browser: Any, web_hub: WebHub) -> Iterator[Any]:
+    """A fresh phone-sized browser context for a citizen: own cookies, camera and microphone allowed."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="sv-SE",
+                                  permissions=["camera", "microphone"], base_url=web_hub.base_url)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def citizen_page(citizen_context: Any) -> Iterator[Any]:
+    """A page in the citizen's context that fails the test on any script error."""
+    page = citizen_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert not errors, f"the page threw: {errors}"
+
+
+class Shots:
+    """Save numbered screenshots of a scenario under artifacts/screenshots/<scenario>-<backend>/."""
+
+    def __init__(self, scenario: str, backend: str) -> None:
+        self.folder = SCREENSHOTS / f"{scenario}-{backend}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def take(self, page: Any, name: str) -> Path:
+        """Save the whole page as the next numbered screenshot."""
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest, web_hub: WebHub) -> Shots:
+    """Screenshots named after the test."""
+    scenario = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")
+    return Shots(scenario, web_hub.backend)
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """Run axe-core (WCAG 2.0/2.1 A and AA rules) on the page; return violations of these impacts."""
+    if not AXE.exists():
+        if IN_CI:
+            pytest.fail(f"axe-core is missing: run {AXE.parents[1] / 'fetch.sh'}")
+        pytest.skip("axe-core not fetched (tests/fixtures/axe/fetch.sh needs npm)")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        # The pages' Content-Security-Policy refuses inline scripts, so a script tag
+        # (add_script_tag) is blocked; evaluating the source through the DevTools protocol is
+        # not, and the policy stays on, so the tests also catch a page that breaks it.
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                        nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+    }""")
+    return [v for v in result if v["impact"] in impacts]
+
+
+def assert_accessible(page: Any, where: str) -> None:
+    """Fail with a readable list when axe finds serious or critical violations."""
+    found = axe_violations(page)
+    assert not found, f"{where}: " + json.dumps(found, ensure_ascii=False, indent=1)
+
+
+def log_in_with_dev_login(page: Any, principal: dict[str, Any]) -> None:
+    """On the hub's dev login form, log in as the principal (the embedded default's stand-in for BankID)."""
+    page.wait_for_url(re.compile(r"/auth/dev/login"))
+    page.locator("textarea[name=principal]").fill(json.dumps(principal))
+    page.get_by_role("button", name="Logga in").click()
+
+
+def log_in_as_parent_for_child(page: Any, hub: WebHub) -> None:
+    """Open the citizen pages, choose "my child", and log in as the demo parent acting for the child."""
+    page.goto(hub.url("/"))
+    page.get_by_label("Mitt barn").check()
+    page.get_by_role("button", name="Logga in").click()
+    log_in_with_dev_login(page, GUARDIAN)
+    page.locator("#view-who").wait_for(state="visible")
+
+
+def current_view(page: Any) -> str:
+    """Wait until one of the triage's screens shows; return its name."""
+    selector = ", ".join(f"#view-{name}:not([hidden])" for name in VIEWS)
+    page.wait_for_selector(selector)
+    return next(name for name in VIEWS if page.locator(f"#view-{name}").is_visible())
+
+
+def answer_triage(page: Any, complaint: str, answers: dict[str, str], default: str = "Nej",
+                  max_questions: int = 40) -> str:
+    """Answer the questions screen by screen; return the view the triage ends on.
+
+    `answers` maps a fragment of a question's text to the answer (an option's label or a number);
+    a yes/no question no fragment names gets `default`, a number question its minimum.
+    """
+    for _ in range(max_questions):
+        if current_view(page) != "question":
+            return current_view(page)
+        legend = page.locator("#q-legend").inner_text()
+        number = page.locator("#q-number")
+        wanted = complaint if legend.startswith("Vad söker du för") else next(
+            (value for fragment, value in answers.items() if fragment in legend), None)
+        if number.count():
+            number.fill(wanted or number.get_attribute("min") or "1")
+        else:
+            page.locator("#q-input label").filter(has_text=re.compile(rf"^\s*{re.escape(wanted or default)}\s*$")).click()
+        before = legend
+        page.get_by_role("button", name="Nästa").click()
+        page.wait_for_function(
+            "(before) => document.getElementById('view-question').hidden "
+            "|| document.getElementById('q-legend').textContent !== before "
+            "|| !document.getElementById('q-error').hidden", arg=before)
+        error = page.locator("#q-error")
+        assert not error.is_visible(), f"{legend!r}: {error.inner_text()}"
+    raise AssertionError(f"the triage asked more than {max_questions} questions")
+
+
+def png_photo(path: Path) -> Path:
+    """Write a small real PNG (a skin-coloured square with a red patch), like a phone photo of a rash."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (320, 240), (224, 172, 140))
+    ImageDraw.Draw(image).ellipse((110, 70, 210, 170), fill=(200, 60, 60))
+    image.save(path, format="PNG")
+    return path

@@ -1,0 +1,116 @@
+// A WebRTC video call between the two parties of an encounter, signalled over its live socket.
+// "Perfect negotiation": either side may start, and when both offer at once the polite side
+// (the citizen) yields, so the call connects whoever presses the button first.
+// https://www.w3.org/TR/webrtc/#perfect-negotiation-example
+
+export class VideoCall {
+  /**
+   * `send(frame)` sends a signalling frame over the encounter socket; `polite` says whether this
+   * side yields on a collision; `onState(state)` hears "calling", "connected", "ended".
+   */
+  constructor({ send, polite, iceServers = [], localVideo, remoteVideo, onState = () => {} }) {
+    this.sendFrame = send;
+    this.polite = polite;
+    this.iceServers = iceServers;
+    this.localVideo = localVideo;
+    this.remoteVideo = remoteVideo;
+    this.onState = onState;
+    this.pc = null;
+    this.stream = null;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.incoming = null;   // an offer that came before this side joined
+  }
+
+  get active() { return this.pc !== null; }
+
+  /** Start the camera and microphone and join: answer a waiting offer, or make one. */
+  async join() {
+    if (this.pc) return;
+    this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    this.localVideo.srcObject = this.stream;
+    this.localVideo.hidden = false;
+    this.pc = this.connection();
+    for (const track of this.stream.getTracks()) this.pc.addTrack(track, this.stream);
+    this.onState("calling");
+    if (this.incoming) {
+      const offer = this.incoming;
+      this.incoming = null;
+      await this.signal(offer);
+    }
+  }
+
+  connection() {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    pc.addEventListener("negotiationneeded", async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        await this.sendFrame({ type: "offer", sdp: pc.localDescription.sdp });
+      } catch (err) {
+        console.warn("offer failed", err);
+      } finally {
+        this.makingOffer = false;
+      }
+    });
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      this.sendFrame({ type: "ice-candidate", candidate: candidate ? candidate.toJSON() : null }).catch(() => {});
+    });
+    pc.addEventListener("track", ({ streams }) => {
+      this.remoteVideo.srcObject = streams[0];
+      this.remoteVideo.hidden = false;
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") this.onState("connected");
+      if (pc.connectionState === "failed") this.hangUp(true);
+    });
+    return pc;
+  }
+
+  /** Handle a signalling frame from the other party. */
+  async signal(frame) {
+    if (frame.type === "hang-up") {
+      this.incoming = null;
+      this.hangUp(false);
+      return;
+    }
+    if (!this.pc) {
+      if (frame.type === "offer") {
+        this.incoming = frame;
+        this.onState("incoming");
+      }
+      return;
+    }
+    const pc = this.pc;
+    if (frame.type === "offer" || frame.type === "answer") {
+      const collision = frame.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      await pc.setRemoteDescription({ type: frame.type, sdp: frame.sdp });
+      if (frame.type === "offer") {
+        await pc.setLocalDescription();
+        await this.sendFrame({ type: "answer", sdp: pc.localDescription.sdp });
+      }
+    } else if (frame.type === "ice-candidate") {
+      try {
+        await pc.addIceCandidate(frame.candidate || null);
+      } catch (err) {
+        if (!this.ignoreOffer) console.warn("ICE candidate refused", err);
+      }
+    }
+  }
+
+  /** End the call here, and tell the other party unless they ended it. */
+  hangUp(tell = true) {
+    if (tell && this.pc) this.sendFrame({ type: "hang-up" }).catch(() => {});
+    if (this.pc) this.pc.close();
+    this.pc = null;
+    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.stream = null;
+    this.localVideo.srcObject = null;
+    this.remoteVideo.srcObject = null;
+    this.localVideo.hidden = true;
+    this.remoteVideo.hidden = true;
+    this.onState("ended");
+  }
+}
