@@ -252,3 +252,23 @@ def test_fhir_media__other_media_and_binaries_go_to_the_fhir_api_unchanged(hub: 
     assert r.json()["content"] == linked["content"]
     refused = hub.client.post("/fhir/Media", json=linked, headers=hub.bearer(ANDERS))
     assert refused.status_code == 400 and "content.data" in outcome_of(refused)["diagnostics"]
+
+
+def test_bundle__a_citizen_cannot_send_photos_past_the_cleaning_inside_a_bundle(hub: PhotoHub) -> None:
+    photo = {"resourceType": "Binary", "contentType": "image/jpeg",
+             "securityContext": {"reference": "Encounter/encounter-anders"},
+             "data": base64.b64encode(generate.jpeg_with_gps()).decode()}
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"resource": photo, "request": {"method": "POST", "url": "Binary"}}]}
+    before = hub.count("Binary")
+
+    r = hub.client.post("/fhir", json=bundle, headers=hub.bearer(ANDERS))
+
+    assert r.status_code == 422, r.text
+    assert outcome_of(r)["expression"] == ["Bundle.entry[0].resource"]
+    assert outcome_of(r)["details"]["text"].startswith("Bilder kan inte skickas i en samling")
+    assert hub.count("Binary") == before
+    reads = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Patient/anders"}}]}
+    assert hub.client.post("/fhir", json=reads, headers=hub.bearer(ANDERS)).status_code == 200
+    staff = hub.client.post("/fhir", json={**bundle, "type": "batch"}, headers=hub.bearer(ANNA, STAFF_SCOPES))
+    assert staff.status_code == 200 and staff.json()["entry"][0]["response"]["status"].startswith("201")
