@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
 from adapters.idp.tokens.keys import generate_private_jwk
 from hub.app import create_app
 from tests.conftest import IN_CI, _truncate, hub_settings
-from tests.e2e.conftest import REPO, _stop, _wait_until_healthy, free_port
+from tests.e2e.conftest import REPO, START_TIMEOUT_S, _stop, free_port
 from tests.integration.cases.workflow_world import ANNA, ERIK, TOLVAN, WorkflowHub
 from tests.integration.communication.conftest import opened, quiet, recv_until
 
@@ -75,6 +76,30 @@ class Replicas:
                        open_timeout=10)
 
 
+def _start_replica(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start one hub process; start it again on another port if its port was taken before it bound."""
+    for _attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host", "127.0.0.1",
+                 "--port", str(port), "--ws", "websockets-sansio", "--log-level", "warning"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return proc, url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        if proc.poll() is None or "already in use" not in log.read_text(errors="replace"):
+            break
+    _stop(proc)
+    pytest.fail(f"a hub replica did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
 @pytest.fixture
 def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
     """Start two hub processes over a fresh PostgreSQL database with the demo directory."""
@@ -89,20 +114,14 @@ def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
                 "INGANG_ACCESS_CONTROL": "true", "INGANG_LIVE_BUS": "redis", "INGANG_LIVE_REDIS_URL": REDIS_URL,
                 "INGANG_TOKEN_KEYS_FILE": str(keys), "INGANG_BASE_URL": f"{BASE}/fhir",
                 "INGANG_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)})
-    procs, urls, logs = [], [], []
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    logs = [tmp_path / f"replica-{n}.log" for n in range(2)]
     try:
-        for n in range(2):
-            port = free_port()
-            log = tmp_path / f"replica-{n}.log"
-            with log.open("wb") as out:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host", "127.0.0.1",
-                     "--port", str(port), "--ws", "websockets-sansio", "--log-level", "warning"],
-                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
-            urls.append(f"http://127.0.0.1:{port}")
-            logs.append(log)
-        for proc, url, log in zip(procs, urls, logs, strict=True):
-            _wait_until_healthy(proc, url, log)
+        for log in logs:
+            proc, url = _start_replica(env, log)
+            procs.append(proc)
+            urls.append(url)
         yield Replicas(urls, keys, world)
     finally:
         for proc in procs:
