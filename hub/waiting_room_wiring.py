@@ -13,7 +13,7 @@ https://hl7.org/fhir/R4/bundle.html, https://hl7.org/fhir/R4/task.html
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
@@ -94,7 +94,7 @@ class WaitingRoom:
         encounters = _read_many(conn, "Encounter", [r.encounter_id for r in rows if r.encounter_id])
         patients = _read_many(conn, "Patient", [r.patient_id for r in rows if r.patient_id])
         answers = self._answerers(conn, tasks)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = self.steps.clock().astimezone(UTC).replace(tzinfo=None)
         base = req.base_url.rstrip("/")
         entries: list[dict[str, Any]] = []
         for row in rows:
@@ -163,7 +163,7 @@ class WaitingRoom:
         row = self.steps.queue.get(conn, case.task.res_id)
         if row is not None and case.state in WAITING_STATES:
             ahead = self.steps.queue.ahead_of(conn, row)
-            now = datetime.now(UTC).replace(tzinfo=None)
+            now = self.steps.clock().astimezone(UTC).replace(tzinfo=None)
             params += [{"name": "position", "valueInteger": ahead + 1},
                        {"name": "waiting-since", "valueInstant": row.waiting_since.strftime("%Y-%m-%dT%H:%M:%SZ")},
                        {"name": "waited", "valueDuration": _minutes(minutes(now - row.waiting_since))}]
