@@ -34,14 +34,15 @@ TEXT = {
            "failed": "The login could not be completed", "back": "Go back to the service and start again."},
 }
 # Polls the status every two seconds and swaps the QR image every second; the no-JS page reloads.
-SCRIPT = """
-(function () {
+# Served as a file of its own, so the page's Content-Security-Policy needs no inline script.
+SCRIPT = """(function () {
+  var base = "%(base)s", lang = document.documentElement.lang === "en" ? "en" : "sv";
   var qr = document.getElementById("qr"), msg = document.getElementById("message");
   var same = false, link = document.getElementById("open-app");
   if (link) { link.addEventListener("click", function () { same = true; }); }
-  var qrTimer = setInterval(function () { if (qr) { qr.src = "%(base)s/qr.svg?t=" + Date.now(); } }, 1000);
+  var qrTimer = setInterval(function () { if (qr) { qr.src = base + "/qr.svg?t=" + Date.now(); } }, 1000);
   function poll() {
-    fetch("%(base)s/status?lang=%(lang)s" + (same ? "&same_device=1" : ""), {credentials: "same-origin"})
+    fetch(base + "/status?lang=" + lang + (same ? "&same_device=1" : ""), {credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (s) {
         if (msg && s.message) { msg.textContent = s.message; }
@@ -54,6 +55,10 @@ SCRIPT = """
   setTimeout(poll, 2000);
 })();
 """
+# Only the hub's own script, image and status calls; no framing of a login page.
+PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": (
+    "default-src 'none'; script-src 'self'; img-src 'self'; connect-src 'self'; style-src 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'")}
 
 
 def _lang(request: Request) -> str:
@@ -70,7 +75,7 @@ def qr_svg(data: str) -> str:
     return str(segno.make(data, error="l").svg_inline(scale=5, border=4, dark="#000", light="#fff"))
 
 
-def render_page(state: PageState, lang: str, login_id: str) -> str:
+def render_page(state: PageState, lang: str) -> str:
     """Return the HTML of the pending or failed page."""
     t = TEXT[lang]
     message = html.escape(state.message.text(lang))
@@ -91,14 +96,14 @@ def render_page(state: PageState, lang: str, login_id: str) -> str:
             f"<p>{t['scan']}</p>"
             f"<img id='qr' src='{base}/qr.svg' alt='{t['qr']}' width='200' height='200'>"
             f"<p><a id='open-app' href='{html.escape(state.app_link)}'>{t['open']}</a></p>{forms}"
-            f"<script>{SCRIPT % {'base': base, 'lang': lang}}</script></main></body></html>")
+            f"<script src='{base}/page.js'></script></main></body></html>")
 
 
 def _gone_page(state: PageState, lang: str) -> HTMLResponse:
     t = TEXT[lang]
     body = (f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>{t['failed']}</title>"
             f"<main><h1>{t['failed']}</h1><p role='alert'>{html.escape(state.message.text(lang))}</p></main></html>")
-    return HTMLResponse(body, status_code=400, headers=NO_STORE)
+    return HTMLResponse(body, status_code=400, headers=PAGE_HEADERS)
 
 
 def build_bankid_routes(backend: BankIdBrowserLogin, login_cookie: str) -> list[Route]:
@@ -112,7 +117,7 @@ def build_bankid_routes(backend: BankIdBrowserLogin, login_cookie: str) -> list[
             return RedirectResponse(state.next_url, status_code=303, headers=NO_STORE)
         if state.status == "gone":
             return _gone_page(state, lang)
-        return HTMLResponse(render_page(state, lang, login_id or ""), headers=NO_STORE)
+        return HTMLResponse(render_page(state, lang), headers=PAGE_HEADERS)
 
     async def status(request: Request) -> Response:
         lang, login_id = _lang(request), request.cookies.get(login_cookie)
@@ -143,8 +148,13 @@ def build_bankid_routes(backend: BankIdBrowserLogin, login_cookie: str) -> list[
             return _gone_page(await run_in_threadpool(backend.collect, None), _lang(request))
         return RedirectResponse(url, status_code=303, headers=NO_STORE)
 
+    async def script(request: Request) -> Response:
+        return Response(SCRIPT % {"base": BANKID_PAGE_PATH}, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
+
     return [
         Route(BANKID_PAGE_PATH, page, methods=["GET"]),
+        Route(f"{BANKID_PAGE_PATH}/page.js", script, methods=["GET"]),
         Route(f"{BANKID_PAGE_PATH}/status", status, methods=["GET"]),
         Route(f"{BANKID_PAGE_PATH}/qr.svg", qr, methods=["GET"]),
         Route(f"{BANKID_PAGE_PATH}/retry", retry, methods=["POST"]),

@@ -117,6 +117,9 @@ def test_bankid_page__qr_code_hints_and_completion_give_the_app_a_token_for_the_
     assert "Logga in med BankID" in page.text and "Öppna BankID på den här enheten" in page.text
     assert re.search(r"href='bankid:///\?autostarttoken=[0-9a-f-]+&amp;redirect=null'", page.text), page.text
     assert "<noscript><meta http-equiv='refresh' content='2'></noscript>" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"] and "<script>" not in page.text
+    script = hub.client.get(re.search(r"<script src='([^']+)'>", page.text).group(1))  # type: ignore[union-attr]
+    assert script.status_code == 200 and "/status?lang=" in script.text and "/qr.svg" in script.text
     first = hub.client.get(f"{BANKID_PAGE_PATH}/qr.svg")
     hub.clock.advance(seconds=1)
     second = hub.client.get(f"{BANKID_PAGE_PATH}/qr.svg")
