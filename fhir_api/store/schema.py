@@ -77,6 +77,8 @@ resource_versions = Table(
     Column("content", Text, nullable=True),
     UniqueConstraint("rid", "version_id"),
     Index(None, "res_type", "vid"),
+    # vread and instance history look a resource up by type and id, not by the store's key.
+    Index(None, "res_type", "res_id", "version_id"),
     Index(None, "last_updated"),
 )
 
