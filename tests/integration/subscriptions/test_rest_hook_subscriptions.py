@@ -193,3 +193,20 @@ def test_notification__older_version_is_skipped_once_a_newer_one_matched(
 
     assert wait_for("version 1 to be settled", v1_settled) == "skipped: superseded by version 2"
     assert first not in receiver.delivered_keys()
+
+
+def test_handshake__refused_by_the_endpoint_is_dead_and_the_subscription_in_error(
+        client: TestClient, receiver: Receiver) -> None:
+    receiver.control(fail=1, status=404)
+    sid = _subscribe(client, receiver)
+    wait_for("error", lambda: _status(client, sid) == "error")
+    assert "HTTP 404" in client.get(f"/fhir/Subscription/{sid}").json()["error"]
+    engine = client.app.state.hub.engine  # type: ignore[attr-defined]
+
+    def dead_handshake() -> Any:
+        with engine.connect() as conn:
+            [row] = store.find(conn, kind="subscription-handshake")
+        return row if row.status == "dead" else None
+
+    row = wait_for("the handshake to be dead", dead_handshake)
+    assert row.attempts == 1 and row.last_error.startswith("gave up: HTTP 404")
