@@ -33,10 +33,13 @@ export class CitizenApp {
 
   /** Show one view, move focus to its heading (so screen readers hear the new screen). */
   show(name) {
+    const first = this.shown === undefined;
+    this.shown = name;
     this.view = name;
     for (const view of VIEWS) $(`view-${view}`).hidden = view !== name;
     const heading = $(`view-${name}`).querySelector("h1, legend");
-    if (heading) {
+    // On first load the reader starts at the top anyway; later screens are announced by focus.
+    if (heading && !first) {
       heading.setAttribute("tabindex", "-1");
       heading.focus();
     }

@@ -151,7 +151,9 @@ export class CaseView {
     item.className = mine ? "mine" : "theirs";
     const meta = document.createElement("span");
     meta.className = "meta";
-    meta.textContent = `${this.t(mine ? "chat.me" : "chat.them")} ${sent.slice(11, 16)}`;
+    const time = sent ? new Date(sent).toLocaleTimeString(this.app.strings.lang === "en" ? "en-GB" : "sv-SE",
+                                                          { hour: "2-digit", minute: "2-digit" }) : "";
+    meta.textContent = `${this.t(mine ? "chat.me" : "chat.them")} ${time}`;
     const body = document.createElement("span");
     body.textContent = text;
     item.append(meta, body);

@@ -6,6 +6,7 @@
 
 const $ = (id) => document.getElementById(id);
 const EXT = "http://hl7.org/fhir/StructureDefinition/";
+const TYPICAL_QUESTIONS = 20;
 const ANSWER_KEY = { boolean: "valueBoolean", integer: "valueInteger", decimal: "valueDecimal", choice: "valueCoding" };
 
 /** Return a FHIR string in the page's language, from its `_x` translation extension. */
@@ -92,8 +93,10 @@ export class Questions {
     const lang = this.app.strings.lang;
     const count = this.items.length;
     $("q-progress-text").textContent = this.app.t("q.progress", { n: this.position + 1 });
+    // The engine decides as it goes how many questions there are; most triages take about
+    // twenty, so the bar fills towards that and never claims to be done before it is.
     const bar = $("q-progress");
-    bar.max = Math.max(count, 1);
+    bar.max = Math.max(TYPICAL_QUESTIONS, count + 3);
     bar.value = this.position + 1;
     $("q-legend").textContent = translated(item.text, item._text, lang);
     $("q-back").hidden = this.position === 0;

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,15 +214,18 @@ def current_view(page: Any) -> str:
 
 
 def answer_triage(page: Any, complaint: str, answers: dict[str, str], default: str = "Nej",
-                  max_questions: int = 40) -> str:
+                  max_questions: int = 40, on_each: Callable[[Any], None] | None = None) -> str:
     """Answer the questions screen by screen; return the view the triage ends on.
 
     `answers` maps a fragment of a question's text to the answer (an option's label or a number);
     a yes/no question no fragment names gets `default`, a number question its minimum.
+    `on_each(page)` runs on each question's screen before it is answered.
     """
     for _ in range(max_questions):
         if current_view(page) != "question":
             return current_view(page)
+        if on_each is not None:
+            on_each(page)
         legend = page.locator("#q-legend").inner_text()
         number = page.locator("#q-number")
         wanted = complaint if legend.startswith("Vad söker du för") else next(

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from tests.e2e.web.conftest import (
+    CITIZEN,
     Shots,
     WebHub,
     answer_triage,
     assert_accessible,
     log_in_as_parent_for_child,
+    log_in_with_dev_login,
     png_photo,
 )
 
@@ -104,8 +106,6 @@ def test_parent__goes_back_and_changes_an_answer_before_sending(citizen_page: An
 
 def test_parent__who_logs_in_for_themselves_after_choosing_the_child_is_told_to_log_in_again(
         citizen_page: Any, web_hub: WebHub) -> None:
-    from tests.e2e.web.conftest import CITIZEN, log_in_with_dev_login
-
     page = citizen_page
     page.goto(web_hub.url("/"))
     page.get_by_label("Mitt barn").check()
