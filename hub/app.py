@@ -181,6 +181,10 @@ def create_app(settings: Settings | None = None, *,
     from hub.live import mount_live
 
     mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets
+    from hub.statistics import StatisticsApi
+
+    app.router.routes.extend(StatisticsApi(hub.engine, auth.tokens if settings.access_control else None,
+                                           right=settings.statistics_right).routes())  # a region's figures
     from hub.photo_wiring import register_photos
 
     register_photos(app, hub.fhir, settings)  # before the FHIR catch-all, so photos posted to /fhir are cleaned

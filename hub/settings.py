@@ -60,6 +60,7 @@ class Settings:
     outbox_poll_seconds: float = field(default=1.0, metadata={"help": "inline dispatcher's poll interval, and Celery's sweep interval for messages whose task was lost"})
     outbox_retention_days: int = field(default=7, metadata={"help": "days delivered outbox messages are kept for replay"})
     outbox_operators: str = field(default="", metadata={"help": "comma-separated client ids (from the clients file) whose client-credentials tokens may list and replay outbox messages at /api/outbox"})
+    statistics_right: str = field(default="Statistik", metadata={"help": "the commission right (first part of an Inera commissionRight, e.g. Statistik;Alla;Alla) that lets a clinician read their region's statistics at /api/regions/{hsa-id}/statistics"})
     subscription_error_after: int = field(default=5, metadata={"help": "failed notification attempts in a row before a Subscription's status becomes error"})
     journals_file: str = field(default="", metadata={"help": "JSON or YAML file of each region's FHIR journal endpoint and client credentials, where closed cases' notes go (default: an in-memory journal; production needs one per region)"})
     peer_hubs_file: str = field(default="", metadata={"help": "JSON or YAML file of the other Ingång hubs cases may be transferred to, and which of their clients may transfer cases here"})
