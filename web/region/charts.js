@@ -1,0 +1,87 @@
+// Draw the region's figures as inline SVG bar charts, each paired with a table of the same
+// numbers: the table is what screen readers and keyboard users read, the chart is for the eye.
+// https://www.w3.org/WAI/tutorials/images/complex/
+
+const SVG = "http://www.w3.org/2000/svg";
+// Colours a colour-blind reader can tell apart (Okabe–Ito), each dark enough against white.
+export const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000", "#999999"];
+
+function svg(name, attrs = {}) {
+  const el = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  return el;
+}
+
+function el(name, text = "", attrs = {}) {
+  const node = document.createElement(name);
+  if (text !== "") node.textContent = text;
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  return node;
+}
+
+/** Return a table: `columns` are [heading, isNumber]; `rows` lists of cell values. */
+export function table(caption, columns, rows) {
+  const t = el("table");
+  t.append(el("caption", caption));
+  const head = el("tr");
+  for (const [heading, numeric] of columns) head.append(el("th", heading, numeric ? { scope: "col", class: "number" } : { scope: "col" }));
+  t.append(el("thead")).append(head);
+  const body = el("tbody");
+  for (const row of rows) {
+    const tr = el("tr");
+    row.forEach((cell, i) => tr.append(el(i === 0 ? "th" : "td", cell ?? "–", i === 0 ? { scope: "row" } : (columns[i][1] ? { class: "number" } : {}))));
+    body.append(tr);
+  }
+  t.append(body);
+  return t;
+}
+
+/**
+ * Return a stacked bar chart: one bar per group (`groups`), stacked by series (`series`),
+ * `value(group, series)` the number. The SVG is hidden from screen readers: the table says it all.
+ */
+export function stackedBars(groups, series, value, { labels = (s) => s } = {}) {
+  const wrap = el("div", "", { class: "chart" });
+  const barHeight = 22, gap = 8, left = 110, width = 600;
+  const totals = groups.map((g) => series.reduce((sum, s) => sum + (value(g, s) || 0), 0));
+  const max = Math.max(1, ...totals);
+  const height = groups.length * (barHeight + gap) + gap;
+  const chart = svg("svg", { viewBox: `0 0 ${width + left + 40} ${height}`, "aria-hidden": "true", focusable: "false" });
+  groups.forEach((group, row) => {
+    const y = gap + row * (barHeight + gap);
+    const label = svg("text", { x: 0, y: y + barHeight * 0.7, class: "bar-label" });
+    label.textContent = group;
+    chart.append(label);
+    let x = left;
+    series.forEach((s, i) => {
+      const n = value(group, s) || 0;
+      if (!n) return;
+      const w = (n / max) * width;
+      chart.append(svg("rect", { x, y, width: w, height: barHeight, fill: PALETTE[i % PALETTE.length] }));
+      x += w;
+    });
+    const total = svg("text", { x: x + 4, y: y + barHeight * 0.7, class: "bar-label" });
+    total.textContent = String(totals[row]);
+    chart.append(total);
+  });
+  wrap.append(chart);
+  if (series.length > 1) {
+    const legend = el("ul", "", { class: "legend", "aria-hidden": "true" });
+    series.forEach((s, i) => {
+      const item = el("li");
+      const swatch = svg("svg", { width: 14, height: 14, viewBox: "0 0 14 14", focusable: "false" });
+      swatch.append(svg("rect", { x: 0, y: 0, width: 14, height: 14, fill: PALETTE[i % PALETTE.length] }));
+      item.append(swatch, document.createTextNode(` ${labels(s)}`));
+      legend.append(item);
+    });
+    wrap.append(legend);
+  }
+  return wrap;
+}
+
+/** Put a chart and its table side by side in `container`. */
+export function pair(container, chart, tableEl) {
+  const box = el("div", "", { class: "figure-pair" });
+  box.append(chart, tableEl);
+  container.replaceChildren(box);
+}
