@@ -23,6 +23,7 @@ FINDING_SYSTEM = "https://ingang.example/fhir/CodeSystem/finding"
 CASE_STATE_SYSTEM = "https://ingang.example/fhir/CodeSystem/case-state"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 
 # Task.priority and Encounter.priority (v3 ActPriority) for each disposition.
 TASK_PRIORITY = {
@@ -57,6 +58,8 @@ class Intake:
     routing: Routing
     unit_ref: str | None
     now: datetime
+    # Who answered the questions: the Patient, or the guardian's RelatedPerson (Task.requester).
+    requester_ref: str | None = None
 
 
 def _instant(dt: datetime) -> str:
@@ -102,6 +105,8 @@ def task_for(intake: Intake, encounter_ref: str) -> dict[str, Any]:
     }
     if intake.unit_ref:
         task["owner"] = {"reference": intake.unit_ref}
+    if intake.requester_ref:
+        task["requester"] = {"reference": intake.requester_ref}
     if intake.routing.answer_by is not None:
         task["restriction"] = {"period": {"end": _instant(intake.routing.answer_by)}}
     if intake.routing.competence:
@@ -123,6 +128,25 @@ def _outputs(intake: Intake) -> list[dict[str, Any]]:
         {"type": kind("rationale"), "valueString": intake.rationale_sv},
         {"type": kind("rules-fired"), "valueString": ", ".join(intake.rules) or "-"},
     ]
+
+
+def guardian_person(patient_ref: str, system: str, person_id: str, given: str = "",
+                    family: str = "") -> dict[str, Any]:
+    """Return the RelatedPerson of a child's guardian (relationship GUARD), identified by their number.
+
+    Why: a guardian answering for a child is recorded as the author of the answers and the
+    requester of the case, so the unit sees who is waiting for whom.
+    https://hl7.org/fhir/R4/relatedperson.html
+    """
+    person: dict[str, Any] = {
+        "resourceType": "RelatedPerson", "active": True, "patient": {"reference": patient_ref},
+        "identifier": [{"system": system, "value": person_id}],
+        "relationship": [{"coding": [{"system": ROLE_CODE, "code": "GUARD", "display": "guardian"}]}],
+    }
+    name = {k: v for k, v in (("family", family), ("given", [given] if given else None)) if v}
+    if name:
+        person["name"] = [name]
+    return person
 
 
 def region_of(patient: Mapping[str, Any], region_names: Mapping[str, str]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from cases.intake import Intake, encounter_for, region_of, task_for
+from cases.intake import Intake, encounter_for, guardian_person, region_of, task_for
 from cases.principals import HSA_SYSTEM, Citizen, Guardian
 from cases.region_files import RegionCatalog
 from cases.routing import CaseToRoute, route
@@ -86,16 +86,35 @@ class CaseIntake:
             raise BadRequest(exc.message, (exc.location,)) from None
         grown = next_question(req.body, catalog=self.catalog, patient=facts)
         grown["subject"] = {"reference": patient_ref}
+        grown["author"] = {"reference": self._author(conn, _principal(req.caller), patient_ref)}
         grown.setdefault("authored", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         if grown["status"] == "completed":
             _pending, assessment = evaluate(grown, catalog=self.catalog, patient=facts)
             if assessment is not None:
                 saved = self._save(conn, current, grown)
                 encounter_ref = self._open_case(conn, patient_ref, patient, f"QuestionnaireResponse/{saved.res_id}",
-                                                assessment_summary(assessment), facts.age_years)
+                                                assessment_summary(assessment), facts.age_years,
+                                                grown["author"]["reference"])
                 grown["encounter"] = {"reference": encounter_ref}
                 current = self.server.repo.read(conn, "QuestionnaireResponse", saved.res_id)
         return FhirResponse(200, self._save(conn, current, grown).content)
+
+    def _author(self, conn: Connection, principal: Any, patient_ref: str) -> str:
+        """Return who answers: the Patient themselves, or the guardian's RelatedPerson (found or made).
+
+        The logged-in person is the author whatever the posted response says, so the waiting
+        room shows truthfully who is waiting for whom.
+        """
+        if not isinstance(principal, Guardian):
+            return patient_ref
+        adult = principal.citizen
+        found = self.server.matcher.ids(conn, "RelatedPerson", [
+            ("patient", patient_ref), ("identifier", f"{adult.identifier_system}|{adult.person_id}")])
+        if found:
+            return f"RelatedPerson/{sorted(found)[0]}"
+        person = guardian_person(patient_ref, adult.identifier_system, adult.person_id,
+                                 adult.given_name, adult.family_name)
+        return f"RelatedPerson/{self.server.repo.create(conn, person).res_id}"
 
     def _stored_response(self, conn: Connection, response: dict[str, Any]) -> Stored | None:
         res_id = response.get("id")
@@ -119,7 +138,7 @@ class CaseIntake:
         return self.server.repo.update(conn, current, resource)
 
     def _open_case(self, conn: Connection, patient_ref: str, patient: dict[str, Any], response_ref: str,
-                   summary: dict[str, Any], age: int) -> str:
+                   summary: dict[str, Any], age: int, requester_ref: str | None = None) -> str:
         regions = self.regions.regions()
         region = self.regions.region(region_of(patient, {c: r.name for c, r in regions.items()}))
         now = datetime.now(UTC)
@@ -127,7 +146,7 @@ class CaseIntake:
         unit_ref = self._unit(conn, region.units[routing.unit].name, routing.unit) if routing.unit else None
         intake = Intake(patient_ref, response_ref, summary["disposition"], summary["competence"],
                         summary["complaint"], summary["rationale"]["sv"],
-                        tuple(r["id"] for r in summary["rules"]), routing, unit_ref, now)
+                        tuple(r["id"] for r in summary["rules"]), routing, unit_ref, now, requester_ref)
         encounter = self.server.repo.create(conn, encounter_for(intake))
         encounter_ref = f"Encounter/{encounter.res_id}"
         self.server.repo.create(conn, task_for(intake, encounter_ref))

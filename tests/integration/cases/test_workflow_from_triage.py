@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from cases.principals import Guardian
 from hub.app import create_app
 from hub.triage_wiring import REGIONS_DIR
 from tests.conftest import hub_settings
-from tests.integration.cases.workflow_world import ANNA, DIG1, ERIK, TOLVAN, WorkflowHub
+from tests.integration.cases.workflow_world import ANDERS, ANNA, DIG1, ERIK, LILLY_PNR, TOLVAN, WorkflowHub
 from triage.evaluation import Vignette, answer_questions
 
 COUGH = Vignette("w-1", 68, "male", "complaint-cough",
@@ -73,3 +74,65 @@ def test_workflow__triage_to_waiting_room_to_claim_release_handover_close(world:
     history = world.get(ANNA, f"Task/{task_id}/_history").json()
     codes = [e["resource"]["businessStatus"]["coding"][0]["code"] for e in reversed(history["entry"])]
     assert codes == ["waiting", "in-progress", "waiting", "in-progress", "in-progress", "closed"]
+
+
+def triage_as(world: WorkflowHub, who: Any, pnr: str) -> dict[str, Any]:
+    patient = f"Patient/{world.id_of('Patient', pnr)}"
+    response: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+                                "subject": {"reference": patient}}
+    for _ in range(60):
+        r = world.client.post("/fhir/Questionnaire/$next-question", headers=world.headers(who), json=response)
+        assert r.status_code == 200, r.text
+        response = r.json()
+        if response["status"] == "completed":
+            return response
+        response, _ = answer_questions(response, COUGH)
+    raise AssertionError("triage did not complete")
+
+
+def waiting_entry(world: WorkflowHub, encounter_ref: str) -> dict[str, Any]:
+    unit = world.id_of("Organization", DIG1)
+    room = world.get(ANNA, f"Organization/{unit}/$waiting-room").json()
+    [entry] = [e for e in room["entry"] if e["search"]["mode"] == "match"
+               and e["resource"]["encounter"]["reference"] == encounter_ref]
+    return entry
+
+
+def extension(entry: dict[str, Any], name: str) -> Any:
+    return next((x["valueReference"]["reference"] for x in entry["extension"] if x["url"].endswith(f"/{name}")), None)
+
+
+def test_intake__guardian_is_the_author_and_the_waiting_room_shows_who_waits_for_whom(world: WorkflowHub) -> None:
+    guardian = Guardian(ANDERS, LILLY_PNR)
+    lilly = f"Patient/{world.id_of('Patient', LILLY_PNR)}"
+    done = triage_as(world, guardian, LILLY_PNR)
+    author = done["author"]["reference"]
+    assert author.startswith("RelatedPerson/")
+    person = world.get(ANNA, author)
+    assert person.status_code == 200, person.text
+    body = person.json()
+    assert body["patient"]["reference"] == lilly
+    assert body["relationship"][0]["coding"][0]["code"] == "GUARD"
+    assert body["identifier"][0]["value"] == ANDERS.person_id
+    entry = waiting_entry(world, done["encounter"]["reference"])
+    assert entry["resource"]["requester"]["reference"] == author
+    assert extension(entry, "waiting-person") == author
+    assert extension(entry, "waiting-for") == lilly
+
+    again = triage_as(world, guardian, LILLY_PNR)  # the same guardian is the same RelatedPerson
+    assert again["author"]["reference"] == author
+    assert again["encounter"]["reference"] != done["encounter"]["reference"]
+
+
+def test_intake__citizen_answering_for_themselves_is_the_author(world: WorkflowHub) -> None:
+    tolvan = f"Patient/{world.id_of('Patient', TOLVAN.person_id)}"
+    forged = {"resourceType": "QuestionnaireResponse", "status": "in-progress", "subject": {"reference": tolvan},
+              "author": {"reference": "RelatedPerson/someone-else"}}
+    r = world.client.post("/fhir/Questionnaire/$next-question", headers=world.headers(TOLVAN), json=forged)
+    assert r.status_code == 200, r.text
+    assert r.json()["author"] == {"reference": tolvan}  # who is logged in answers, whatever the body says
+    done = triage_as(world, TOLVAN, TOLVAN.person_id)
+    assert done["author"] == {"reference": tolvan}
+    entry = waiting_entry(world, done["encounter"]["reference"])
+    assert entry["resource"]["requester"]["reference"] == tolvan
+    assert extension(entry, "waiting-person") is None
