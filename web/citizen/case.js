@@ -92,13 +92,17 @@ export class CaseView {
     status.textContent = lines.join(" ");
     status.dataset.state = state;
     const open = WAITING.has(state) || state === "in-progress";
-    $("case-heading").textContent = WAITING.has(state) ? this.t("case.heading") : this.t("case.state", { state: lines[0] || state });
+    const heading = WAITING.has(state) ? "case.heading" : state === "in-progress" ? "case.heading.claimed"
+      : state === "withdrawn" ? "case.heading.withdrawn" : "case.heading.closed";
+    $("case-heading").textContent = this.t(heading);
     $("photo-card").hidden = !open;
     $("followup-card").hidden = !open;
     $("withdraw-card").hidden = !WAITING.has(state);
     $("video-card").hidden = state !== "in-progress" && !(this.call && this.call.active);
-    $("chat-form").hidden = !this.chat.open;
-    $("chat-state").textContent = this.chat.open ? (WAITING.has(state) ? this.t("chat.early") : "") : this.t("chat.closed");
+    // The hub closes the chat with the case; the hello's state is only as of connecting.
+    const chatOpen = this.chat.open && open;
+    $("chat-form").hidden = !chatOpen;
+    $("chat-state").textContent = chatOpen ? (WAITING.has(state) ? this.t("chat.early") : "") : this.t("chat.closed");
   }
 
   connect() {

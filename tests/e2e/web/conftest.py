@@ -11,9 +11,12 @@ https://playwright.dev/python/docs/api/class-browsertype#browser-type-launch
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import uuid
@@ -21,11 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from cases.principals import CARE_PURPOSE
+from hub.web_wiring import CLINICIAN_CLIENT_ID
 from tests.conftest import BACKENDS, IN_CI, PG_URL
 from tests.e2e.conftest import REPO, _hub_env, _stop, _tail, _wait_until_healthy, free_port
 
@@ -253,3 +260,42 @@ def png_photo(path: Path) -> Path:
     ImageDraw.Draw(image).ellipse((110, 70, 210, 170), fill=(200, 60, 60))
     image.save(path, format="PNG")
     return path
+
+
+def clinician_principal(unit_hsa_id: str) -> dict[str, Any]:
+    """Return the dev login claim of a demo clinician with a commission for care at the unit."""
+    from adapters.idp.dev import demo_directory
+
+    for person in demo_directory().clinicians:
+        for commission in person.commissions:
+            if commission.care_unit_hsa_id == unit_hsa_id and commission.purpose == CARE_PURPOSE:
+                return {"kind": "clinician", "employee_hsa_id": person.employee_hsa_id,
+                        "given_name": person.given_name, "family_name": person.family_name,
+                        "profession": person.title,
+                        "commission": {"commission_hsa_id": commission.commission_hsa_id,
+                                       "care_unit_hsa_id": unit_hsa_id,
+                                       "care_provider_hsa_id": commission.care_provider[0],
+                                       "care_unit_name": commission.care_unit_name}}
+    raise LookupError(f"no demo clinician works at {unit_hsa_id}")
+
+
+def clinician_token(hub: WebHub, principal: dict[str, Any]) -> str:
+    """Log a clinician in as the workspace's public client would (PKCE, dev login); return the access token."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect_uri = hub.url("/web/clinician/")
+    with httpx.Client(base_url=hub.base_url, follow_redirects=False) as client:
+        start = client.get("/auth/authorize", params={
+            "response_type": "code", "client_id": CLINICIAN_CLIENT_ID, "redirect_uri": redirect_uri,
+            "aud": hub.url("/fhir"), "state": "s", "scope": "openid fhirUser user/*.cruds",
+            "code_challenge": challenge, "code_challenge_method": "S256"})
+        assert start.status_code == 302, start.text
+        back = client.get("/auth/callback", params={"principal": json.dumps(principal)})
+        assert back.status_code == 302, back.text
+        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+        answer = client.post("/auth/token", data={"grant_type": "authorization_code", "code": code,
+                                                  "code_verifier": verifier, "redirect_uri": redirect_uri,
+                                                  "client_id": CLINICIAN_CLIENT_ID})
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
