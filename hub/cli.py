@@ -74,6 +74,21 @@ def _triage(args: argparse.Namespace) -> int:
     return int(run_eval_cli(args.rest) or 0)
 
 
+def _cases(_args: argparse.Namespace) -> int:
+    from hub.app import build_hub
+    from hub.case_queue_rebuild import rebuild_queue
+
+    hub = build_hub(Settings.from_env())
+    try:
+        report = rebuild_queue(hub.engine)
+    finally:
+        hub.engine.dispose()
+    print(f"case_queue: {report.cases} case Tasks, {report.written} rows written, {report.removed} removed")
+    for task_id in report.skipped:
+        print(f"skipped Task/{task_id}: its status and businessStatus name no state of a case", file=sys.stderr)
+    return 1 if report.skipped else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="ingang", description="Ingång FHIR hub")
@@ -100,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      add_help=False)
     evaluate.add_argument("rest", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=_triage)
+    cases = sub.add_parser("cases", help="case tools")
+    cases_sub = cases.add_subparsers(dest="cases_command", required=True)
+    rebuild = cases_sub.add_parser("rebuild-queue", help="rebuild the waiting-room rows from the stored case Tasks")
+    rebuild.set_defaults(func=_cases)
     return parser
 
 
