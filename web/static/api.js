@@ -19,7 +19,9 @@ export class HubError extends Error {
 export function outcomeText(outcome) {
   const issues = (outcome && Array.isArray(outcome.issue)) ? outcome.issue : [];
   const lines = issues.map((issue) => {
-    const text = (issue.details && issue.details.text) || issue.diagnostics || issue.code || "";
+    // details.text is written for people; diagnostics for developers, who also want the where.
+    if (issue.details && issue.details.text) return issue.details.text;
+    const text = issue.diagnostics || issue.code || "";
     const where = (issue.expression || issue.location || []).join(", ");
     return where ? `${text} (${where})` : text;
   }).filter(Boolean);

@@ -127,3 +127,42 @@ def test_citizen__sees_the_emergency_screen_with_tap_to_call_112(
     assert page.locator("#emergency-heading").inner_text() in ("Ring 112 nu", "Åk till akutmottagningen nu")
     assert page.get_by_role("link", name="Ring 112").last.get_attribute("href") == "tel:112"
     assert_accessible(page, "the emergency screen")
+
+
+def test_parent__withdraws_the_case_from_the_waiting_room(citizen_page: Any, web_hub: WebHub, shots: Shots) -> None:
+    page = citizen_page
+    start_case_for_child(page, web_hub)
+    page.get_by_role("button", name="Ta tillbaka ärendet").click()
+    page.get_by_label("Berätta gärna varför (frivilligt)").fill("Det gick över.")
+    page.get_by_role("button", name="Ja, ta tillbaka").click()
+    page.locator("#case-status[data-state=withdrawn]").wait_for()
+    assert page.get_by_role("heading", level=1).inner_text() == "Du har tagit tillbaka ärendet"
+    assert not page.locator("#photo-card").is_visible()
+    assert page.locator("#chat-state").inner_text() == "Chatten är stängd."
+    shots.take(page, "withdrawn")
+
+
+def test_photo_the_hub_refuses__is_explained_in_the_hubs_words(citizen_page: Any, web_hub: WebHub,
+                                                                tmp_path: Path) -> None:
+    page = citizen_page
+    start_case_for_child(page, web_hub)
+    fake = tmp_path / "not-a-photo.png"
+    fake.write_bytes(b"this is text, not a picture")
+    page.locator("#photo-file").set_input_files(str(fake))
+    page.get_by_role("button", name="Skicka bilden").click()
+    result = page.locator("#photo-result", has_text="Något gick fel:")
+    result.wait_for()
+    assert result.inner_text() == ("Något gick fel: Bilden kunde inte läsas. Skicka ett foto i formatet JPEG, "
+                                   "PNG eller HEIC.")
+
+
+def test_questions__follow_the_language_the_citizen_chooses(citizen_page: Any, web_hub: WebHub) -> None:
+    page = citizen_page
+    log_in_as_parent_for_child(page, web_hub)
+    page.get_by_role("button", name="Börja svara på frågorna").click()
+    page.locator("#view-question").wait_for(state="visible")
+    assert page.locator("#q-legend").inner_text() == "Vad söker du för?"
+    page.get_by_role("button", name="English").click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#q-legend").inner_text() == "What is your main problem?"
+    assert page.get_by_role("button", name="Next").is_visible()
