@@ -11,6 +11,8 @@ https://hl7.org/fhir/R4/task.html
 
 from __future__ import annotations
 
+import base64
+import binascii
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +103,41 @@ def queue_row(task: Mapping[str, Any], before: QueueRow | None, now: datetime) -
                     priority_rank=priority_rank(task.get("priority")), answer_by=answer_by or NO_DEADLINE,
                     waiting_since=since, encounter_id=_ref_id(task.get("encounter"), "Encounter"),
                     patient_id=_ref_id(task.get("for"), "Patient"), claimed_at=claimed)
+
+
+# The position after which a waiting-room page starts: (priority rank, answer-by, arrival, Task id).
+PageKey = tuple[int, datetime, datetime, str]
+_KEY_TIME = "%Y%m%dT%H%M%S.%f"
+
+
+def page_key(row: QueueRow) -> PageKey:
+    """Return a row's place in the waiting-room order, the key a next page starts after."""
+    return (row.priority_rank, row.answer_by, row.waiting_since, row.task_id)
+
+
+def encode_page_key(key: PageKey) -> str:
+    """Return a page key as an opaque token for a `next` link.
+
+    Why a key, not an offset: cases are claimed and arrive while staff page, and an offset
+    would then skip or repeat cases; the next page starts after the last case shown, wherever
+    that now is.
+    """
+    rank, answer_by, since, task_id = key
+    text = f"{rank}~{answer_by.strftime(_KEY_TIME)}~{since.strftime(_KEY_TIME)}~{task_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_page_key(token: str) -> PageKey:
+    """Read a token made by `encode_page_key`; ValueError when it is not one."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        rank, answer_by, since, task_id = text.split("~", 3)
+        key = (int(rank), datetime.strptime(answer_by, _KEY_TIME), datetime.strptime(since, _KEY_TIME), task_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValueError("not a page token of this waiting room") from None
+    if not task_id:
+        raise ValueError("not a page token of this waiting room")
+    return key
 
 
 def estimated_wait(position: int, claims: Sequence[tuple[datetime, datetime]], now: datetime) -> timedelta | None:

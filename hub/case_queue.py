@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from cases.lifecycle import WAITING_STATES
-from cases.waiting_room import QueueRow
+from cases.waiting_room import PageKey, QueueRow
 from fhir_api.store.schema import metadata
 
 WAITING = tuple(str(s) for s in WAITING_STATES)
@@ -97,11 +97,20 @@ class CaseQueue:
             conds.append(c.competence == competence)
         return conds
 
-    def waiting(self, conn: Connection, unit_id: str, competence: str | None, limit: int) -> list[QueueRow]:
-        """Return the first `limit` waiting cases of a unit (and competence), in waiting-room order."""
+    def waiting(self, conn: Connection, unit_id: str, competence: str | None, limit: int,
+                after: PageKey | None = None) -> list[QueueRow]:
+        """Return the first `limit` waiting cases of a unit (and competence), in waiting-room order.
+
+        With `after` (a page key), the cases that come after that place: keyset paging, one
+        index range whichever page it is.
+        """
         c = case_queue.c
+        conds = self._waiting(unit_id, competence)
+        if after is not None:
+            conds.append(tuple_(c.priority_rank, c.answer_by, c.waiting_since, c.task_id)
+                         > tuple_(*(literal(v) for v in after)))
         rows = conn.execute(
-            select(*(c[f] for f in _FIELDS)).where(*self._waiting(unit_id, competence))  # type: ignore[arg-type]
+            select(*(c[f] for f in _FIELDS)).where(*conds)  # type: ignore[arg-type]
             .order_by(c.priority_rank, c.answer_by, c.waiting_since, c.task_id).limit(limit)).all()
         return [_row(r) for r in rows]
 

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 from cases.access import HubItself
 from cases.lifecycle import SHAPES, WAITING_STATES
 from cases.principals import Clinician, RegionalSystem
-from cases.waiting_room import estimated_wait, minutes
+from cases.waiting_room import decode_page_key, encode_page_key, estimated_wait, minutes, page_key
 from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, Forbidden
 from fhir_api.raw import Raw
@@ -88,8 +88,15 @@ class WaitingRoom:
             raise BadRequest("_count must be a whole number", ("_count",))
         count = min(int(count_text), MAX_COUNT) if count_text is not None else DEFAULT_COUNT
         competence = _query(req, "competence")
+        after_text = _query(req, "after")
+        try:
+            after = decode_page_key(after_text) if after_text is not None else None
+        except ValueError as exc:
+            raise BadRequest(f"after: {exc}; use the next link as given", ("after",)) from None
         queue = self.steps.queue
-        rows = queue.waiting(conn, unit, competence, count)
+        rows = queue.waiting(conn, unit, competence, count + 1, after) if count else []
+        more = len(rows) > count
+        rows = rows[:count]
         tasks = _read_many(conn, "Task", [r.task_id for r in rows])
         encounters = _read_many(conn, "Encounter", [r.encounter_id for r in rows if r.encounter_id])
         patients = _read_many(conn, "Patient", [r.patient_id for r in rows if r.patient_id])
@@ -111,10 +118,14 @@ class WaitingRoom:
         for kind, found in (("Encounter", encounters), ("Patient", patients)):
             entries += [{"fullUrl": f"{base}/{kind}/{i}", "resource": Raw(text), "search": {"mode": "include"}}
                         for i, text in found.items()]
-        query = urlencode([(k, v) for k, v in (("competence", competence), ("_count", str(count))) if v])
+        here = f"{base}/Organization/{unit}/$waiting-room?"
+        query = [(k, v) for k, v in (("competence", competence), ("_count", str(count))) if v]
+        links = [{"relation": "self", "url": here + urlencode(query + ([("after", after_text)] if after_text else []))}]
+        if more:
+            token = encode_page_key(page_key(rows[-1]))
+            links.append({"relation": "next", "url": here + urlencode([*query, ("after", token)])})
         bundle = {"resourceType": "Bundle", "type": "searchset", "total": queue.count_waiting(conn, unit, competence),
-                  "link": [{"relation": "self", "url": f"{base}/Organization/{unit}/$waiting-room?{query}"}],
-                  "entry": entries}
+                  "link": links, "entry": entries}
         self._log(conn, req, unit, [r.patient_id for r in rows if r.patient_id])
         return FhirResponse(200, bundle)
 
@@ -183,7 +194,9 @@ def register_waiting_room(server: FhirServer, steps: CaseSteps, people: CasePeop
                       "Tasks ordered by priority (stat, asap, urgent, routine), then answer-by time "
                       "(restriction.period.end), then arrival; each entry has extensions waiting-time (minutes), "
                       "waiting-for (the Patient) and waiting-person (the guardian who answered, when one did); "
-                      "Encounter and Patient included. Parameters: competence (code), _count (default 50)"))
+                      "Encounter and Patient included. Parameters: competence (code), _count (default 50, at most 500); "
+                      "a 'next' link (parameter after, an opaque place in the order) gives the cases after the "
+                      "page's last, however many have been claimed or have arrived meanwhile"))
     server.add_operation(Operation(
         name="queue-position", handler=room.position, types=frozenset({"Task"}), type_level=False,
         instance_level=True, writes=False, idempotent=True,

@@ -148,3 +148,63 @@ def test_follow_up__the_citizen_answers_while_waiting_and_the_clinician_sees_it(
     found = world.get(ANNA, f"QuestionnaireResponse?encounter=Encounter/{encounter_id}").json()
     assert r.json()["id"] in [e["resource"]["id"] for e in found["entry"]]
     assert world.get(MARIA, f"QuestionnaireResponse/{r.json()['id']}").status_code == 404
+
+
+def follow(world: WorkflowHub, url: str) -> dict[str, Any]:
+    r = world.get(ANNA, url.split("/fhir/", 1)[1])
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def next_url(bundle: dict[str, Any]) -> str | None:
+    return next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+
+
+def test_waiting_room__next_links_page_through_every_case_in_order(world: WorkflowHub) -> None:
+    # Same urgency and deadline, arrivals a minute apart: the order is the arrival order.
+    deadline = NOW + timedelta(hours=24)
+    opened = [world.open_case(arrived=NOW - timedelta(minutes=50 - i), answer_by=deadline)[0] for i in range(5)]
+    page = room(world, query="?_count=2")
+    seen, pages = [], 0
+    while True:
+        pages += 1
+        assert page["total"] == 5
+        seen += [e["resource"]["id"] for e in matches(page)]
+        url = next_url(page)
+        if url is None:
+            break
+        assert "after=" in url and "_count=2" in url and "_offset" not in url
+        page = follow(world, url)
+    assert seen == opened and pages == 3
+
+
+def test_waiting_room__next_page_stays_right_while_cases_are_claimed_and_arrive(world: WorkflowHub) -> None:
+    deadline = NOW + timedelta(hours=24)
+    opened = [world.open_case(arrived=NOW - timedelta(minutes=50 - i), answer_by=deadline)[0] for i in range(6)]
+    first = room(world, query="?_count=2")
+    assert [e["resource"]["id"] for e in matches(first)] == opened[:2]
+    # Meanwhile: both cases shown and one not yet shown are claimed, and two arrive (one at the front).
+    for task_id in (opened[0], opened[1], opened[3]):
+        assert world.op(ANNA, f"Task/{task_id}/$claim").status_code == 200
+    front = world.open_case(disposition="emergency-department", arrived=NOW - timedelta(hours=2))[0]
+    back = world.open_case(arrived=NOW, answer_by=deadline)[0]
+    url = next_url(first)
+    assert url is not None
+    second = follow(world, url)
+    # An offset of 2 would now skip opened[2] and opened[4]; the key goes on after opened[1].
+    assert [e["resource"]["id"] for e in matches(second)] == [opened[2], opened[4]]
+    url = next_url(second)
+    assert url is not None
+    third = follow(world, url)
+    assert [e["resource"]["id"] for e in matches(third)] == [opened[5], back] and next_url(third) is None
+    assert front not in {e["resource"]["id"] for p in (second, third) for e in matches(p)}  # it is on page one now
+    assert [e["resource"]["id"] for e in matches(room(world, query="?_count=1"))] == [front]
+
+
+def test_waiting_room__a_page_token_that_is_not_one_is_a_bad_request(world: WorkflowHub) -> None:
+    r = world.get(ANNA, f"Organization/{world.id_of('Organization', DIG1)}/$waiting-room?after=bm90LWEta2V5")
+    assert r.status_code == 400
+    issue = r.json()["issue"][0]
+    assert issue["expression"] == ["after"] or issue.get("location") == ["after"]
+    assert "page token" in issue["diagnostics"]

@@ -9,7 +9,14 @@ import pytest
 
 from cases.intake import CASE_STATE_SYSTEM, COMPETENCE_SYSTEM
 from cases.lifecycle import State, put_task_in
-from cases.waiting_room import NO_DEADLINE, estimated_wait, priority_rank, queue_row
+from cases.waiting_room import (
+    NO_DEADLINE,
+    decode_page_key,
+    encode_page_key,
+    estimated_wait,
+    priority_rank,
+    queue_row,
+)
 
 NOW = datetime(2025, 3, 1, 12, 0)
 
@@ -70,3 +77,20 @@ def test_estimated_wait__falls_back_to_the_median_of_older_waits() -> None:
 
 def test_estimated_wait__none_without_any_claims() -> None:
     assert estimated_wait(1, [], NOW) is None
+
+
+def test_page_key__survives_the_round_trip_through_a_link() -> None:
+    key = (1, datetime(2025, 3, 2, 8, 0, 0, 250), NOW, "task-1.a")
+    token = encode_page_key(key)
+    assert token.isascii() and "=" not in token and "&" not in token
+    assert decode_page_key(token) == key
+    assert decode_page_key(encode_page_key((4, NO_DEADLINE, NOW, "x"))) == (4, NO_DEADLINE, NOW, "x")
+
+
+@pytest.mark.parametrize("token", [
+    "", "bm90LWEta2V5", "!!!", "MX4yfjN-",
+    "eH4yMDI1MDMwMlQwODAwMDAuMDAwMDAwfjIwMjUwMzAxVDEyMDAwMC4wMDAwMDB-dA",  # rank 'x'
+])
+def test_page_key__refuses_a_token_it_did_not_make(token: str) -> None:
+    with pytest.raises(ValueError, match="not a page token"):
+        decode_page_key(token)
