@@ -33,7 +33,7 @@ CLINICIAN_CLIENT_ID = "ingang-clinician"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; "
+        "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
         "form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

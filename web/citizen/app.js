@@ -77,6 +77,9 @@ export class CitizenApp {
   }
 
   bind() {
+    for (const radio of document.querySelectorAll("input[name=who]")) {
+      radio.addEventListener("change", () => { $("child-hint").hidden = radio.value !== "child" || !radio.checked; });
+    }
     $("login").addEventListener("click", () => {
       const choice = document.querySelector("input[name=who]:checked").value;
       sessionStorage.setItem(CHOICE_KEY, choice);
