@@ -169,11 +169,11 @@ export class CaseView {
     for (const item of media) {
       const url = item.content && item.content.url;
       if (!url) continue;
-      const response = await this.app.api.request("GET", url.startsWith("http") ? url : `${FHIR_BASE}/${url}`,
-                                                 { raw: true, headers: { Accept: item.content.contentType || "image/*" } });
-      if (!response.ok) continue;
+      // The hub serves a Binary as FHIR JSON (base64 data), never as raw bytes: shown as a data URL.
+      const binary = await this.app.api.get(url.startsWith("http") ? url : `${FHIR_BASE}/${url}`).catch(() => null);
+      if (!binary || !binary.data || !/^image\//.test(binary.contentType || "")) continue;
       const img = document.createElement("img");
-      img.src = URL.createObjectURL(await response.blob());
+      img.src = `data:${binary.contentType};base64,${binary.data}`;
       img.alt = this.t("photos.alt", { when: item.createdDateTime || item.issued || "" });
       box.append(img);
     }

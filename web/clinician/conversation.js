@@ -46,7 +46,7 @@ export class Conversation {
     this.call = null;
     if (this.socket) this.socket.close();
     this.socket = null;
-    this.videoState("ended");
+    this.videoState("idle");
   }
 
   onFrame(frame) {
