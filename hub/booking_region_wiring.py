@@ -25,6 +25,7 @@ from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, Conflict, NotFound
 from fhir_api.server import FhirServer, Operation
 from hub.booking_wiring import Booking, UpstreamFailed, _param, _ref_id
+from hub.case_booking import wants_close
 from mappings.hsa import SWEDEN, UnmappedIdentifier, parse_fhir_instant
 from mappings.riv_scheduling import booking_identifier, region_appointment, region_slot
 
@@ -101,6 +102,8 @@ class RegionBooking(Booking):
         _schedule_id, schedule, facility, performer, system = self._system_for_schedule(
             conn, _param(req, "schedule"), "schedule")
         patient_id, patient = self._patient_of_case(conn, encounter_id)
+        # Checked before the region is asked, so a case that may not be closed leaves no booking there.
+        case = self.cases.prepare(conn, req, str(encounter_id)) if wants_close(req.body) else None
         try:
             start = parse_fhir_instant(str(_param(req, "start") or ""))
         except UnmappedIdentifier as exc:
@@ -125,7 +128,7 @@ class RegionBooking(Booking):
             appointment.update(self._appointment({"start": appointment["start"], "end": appointment["end"]}, schedule,
                                                  None, patient_id, str(encounter_id), comment))
             del appointment["slot"]
-            return self._create(conn, req, appointment)
+            return self._create_for(conn, req, appointment, case)
         except (RivError, UnmappedIdentifier) as exc:
             self._cancel_remote_quietly(system, facility, booking_id)
             raise UpstreamFailed(f"The region's booking system did not confirm the booking ({exc}); it was "
@@ -162,7 +165,8 @@ def register_region_booking(server: FhirServer, booking: Booking) -> RegionBooki
         name=BOOK_TIME, handler=region.book_time, types=frozenset({"Encounter"}), type_level=False,
         instance_level=True, idempotent=False, writes=True,
         documentation="Book the region's time (parameters schedule, start, comment) for this case's patient; the "
-                      "Appointment is stored with the region's booking id. A refusal is 409 with its resultText",
+                      "Appointment is stored with the region's booking id. A refusal is 409 with its resultText. "
+                      "With close-case = true the case ends as booked in the same transaction",
     ))
     server.add_operation(Operation(
         name=BOOKINGS, handler=region.bookings, types=frozenset({"Patient"}), type_level=False,

@@ -35,6 +35,8 @@ from fhir_api.messages import FhirRequest, FhirResponse
 from fhir_api.outcomes import BadRequest, Conflict, FhirError, Forbidden, NotFound
 from fhir_api.server import FhirServer, Operation
 from fhir_api.store.repository import ResourceRepository, Stored
+from hub.case_booking import CaseBooking, wants_close
+from hub.case_steps import Case
 from mappings.hsa import PERSON_SYSTEMS, UnmappedIdentifier, parse_fhir_instant
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, booking_identifier, subject_info
 
@@ -90,6 +92,7 @@ class Booking:
 
     def __init__(self, server: FhirServer, systems: BookingSystems) -> None:
         self.server, self.systems = server, systems
+        self.cases = CaseBooking(server)  # `close-case`: the booking ends the case (hub/case_booking.py)
 
     def _read(self, conn: Connection, res_type: str, res_id: str | None, where: str) -> Stored:
         stored = self.server.repo.read(conn, res_type, res_id) if res_id else None
@@ -162,23 +165,33 @@ class Booking:
         patient_id = _ref_id(encounter.get("subject"), "Patient")
         if patient_id is None:
             raise BadRequest(f"Encounter/{encounter_id} has no Patient subject to book for", ("encounter",))
+        # Checked before the Slot is claimed or the region asked, so a refusal leaves nothing to undo.
+        case = self.cases.prepare(conn, req, encounter_id) if wants_close(req.body) else None
         claimed, comment = self._claim(conn, slot_id, "Slot"), _param(req, "comment")
         facility = claimed.facility
         system = self.systems(facility) if facility else None
         patient = self._read(conn, "Patient", patient_id, "Encounter.subject").json()
         appointment = self._appointment(claimed.slot, claimed.schedule, slot_id, patient_id, encounter_id, comment)
         if system is None or facility is None:
-            return self._create(conn, req, appointment)
+            return self._create_for(conn, req, appointment, case)
         wanted = Timeslot(facility, claimed.start, claimed.end, performer=claimed.performer,
                           subject=self._person_number(patient),
                           reason=comment.strip() if isinstance(comment, str) and comment.strip() else None)
         booking_id = self._mirror(system, wanted, patient)
         appointment["identifier"] = [booking_identifier(facility, booking_id)]
         try:
-            return self._create(conn, req, appointment)
+            return self._create_for(conn, req, appointment, case)
         except Exception:
             self._cancel_remote_quietly(system, facility, booking_id)
             raise
+
+    def _create_for(self, conn: Connection, req: FhirRequest, appointment: dict[str, Any],
+                    case: Case | None) -> FhirResponse:
+        """Create the Appointment and, when the booking closes the case, take its `book` step."""
+        created = self._create(conn, req, appointment)
+        if case is not None:
+            self.cases.close(conn, req, case, created)
+        return created
 
     def _create(self, conn: Connection, req: FhirRequest, appointment: dict[str, Any]) -> FhirResponse:
         """Create the Appointment as the clinician would: validated, checked by the guard, and logged."""
@@ -368,7 +381,9 @@ def register_booking(server: FhirServer, systems: BookingSystems) -> Booking:
         writes=True, idempotent=False,
         documentation="Book this free Slot for the patient of a case (parameter encounter); the Slot becomes busy "
                       "and an Appointment is created, mirrored to the region's booking system when the unit uses one. "
-                      "A Slot booked meanwhile, or refused by the region (with its resultText), is 409",
+                      "A Slot booked meanwhile, or refused by the region (with its resultText), is 409. With "
+                      "close-case = true the case ends as booked (Task booked, Encounter finished) in the same "
+                      "transaction",
     ))
     server.add_operation(Operation(
         name=CANCEL, handler=booking.cancel, types=frozenset({"Appointment"}), type_level=False,
