@@ -305,7 +305,7 @@ def _window(groups: Sequence[Sequence[Value]]) -> tuple[datetime | None, datetim
 
 
 def date_criterion(r: FromClause, types: Sequence[str], code: str, groups: Sequence[Sequence[Value]],
-                   slot: int = 0) -> ColumnElement[bool]:
+                   slot: int = 0, first: int | None = None) -> ColumnElement[bool]:
     """Match resources with one date row meeting AND-ed groups of OR-ed values.
 
     When the values bound `high` from below (a floor), each width class gets its own arm with
@@ -314,6 +314,10 @@ def date_criterion(r: FromClause, types: Sequence[str], code: str, groups: Seque
     bounds, at most NARROW_WINDOW apart) is written as `rid IN (arm UNION ALL arm …)`:
     PostgreSQL estimates each arm well and starts from the few rows in the window. Wider
     windows stay a correlated EXISTS, which walks the page order and stops after one page.
+
+    `first` (a narrow window only) keeps just the lowest rids that many: the caller vouches
+    that nothing else filters the matches, so the page is taken from the index alone and
+    only its own rows are looked up, however many resources the window holds.
     """
     t = alias("date", slot)
     base = [one_of(t.c.res_type, types), t.c.param == code]
@@ -328,7 +332,11 @@ def date_criterion(r: FromClause, types: Sequence[str], code: str, groups: Seque
         for n, width in enumerate(SPAN_WIDTHS)]
     arms.append([t.c.span == len(SPAN_WIDTHS)])
     if ceiling is not None and ceiling - floor <= NARROW_WINDOW:
-        return r.c.rid.in_(union_all(*(select(t.c.rid).where(*base, *arm, cond) for arm in arms)))
+        window = union_all(*(select(t.c.rid).where(*base, *arm, cond) for arm in arms))
+        if first is not None:
+            rids = window.subquery()
+            return r.c.rid.in_(select(rids.c.rid).distinct().order_by(rids.c.rid).limit(first))
+        return r.c.rid.in_(window)
     return exists().where(t.c.rid == r.c.rid, *base, or_(*(and_(*arm, cond) for arm in arms)))
 
 

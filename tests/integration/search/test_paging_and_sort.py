@@ -126,3 +126,23 @@ def test_run_search__takes_a_parsed_query_and_a_connection(db: SearchDb) -> None
     query = parse_query("Patient", [("name", "anna")], db.registry, strict=True, default_count=10, max_count=10)
     with db.engine.connect() as conn:
         assert [m[1] for m in run_search(conn, query, db.registry).matches] == ["p1"]
+
+
+def test_paging__a_day_window_pages_from_the_date_index_exactly_as_the_general_plan(db: SearchDb) -> None:
+    # One date parameter alone takes its first page from the index (execute.py); a second,
+    # always-true criterion forces the general plan. Both must page through the same matches.
+    inside = [observation(f"in{i}", "Patient/p1", when=f"2024-03-01T{i:02d}:30:00Z") for i in range(7)]
+    outside = [observation(f"out{i}", "Patient/p1", when=f"2024-03-0{2 + i}T08:00:00Z") for i in range(3)]
+    spanning = observation("month", "Patient/p1", effectiveDateTime=None,
+                           effectivePeriod={"start": "2024-02-15", "end": "2024-03-15"})
+    del spanning["effectiveDateTime"]
+    db.add_all([outside[0], *inside[:4], spanning, outside[1], *inside[4:], outside[2]])
+    db.delete("Observation", "in2")
+    day = [("date", "ge2024-03-01"), ("date", "lt2024-03-02"), ("_count", "3")]
+
+    alone = walk(db, "Observation", day)
+    general = walk(db, "Observation", [*day, ("status", "final")])
+
+    assert alone == general
+    assert [i for page in alone for i in page] == ["in0", "in1", "in3", "month", "in4", "in5", "in6"]
+    assert db.search("Observation", [*day, ("_total", "accurate")]).total == 7
