@@ -26,6 +26,8 @@ PUBLIC_TYPES = frozenset({"Questionnaire", "CodeSystem", "ValueSet", "SearchPara
 DIRECTORY_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Location", "HealthcareService",
                              "Schedule", "Slot"})
 AUDIT_TYPE = "AuditEvent"
+# Resources that belong to the client (regional system) that made them, not to a patient.
+CLIENT_TYPES = frozenset({"Subscription"})
 # What a citizen may write in their own (or their child's) compartment: answers, chat, photos.
 CITIZEN_CREATES = frozenset({"QuestionnaireResponse", "Communication", "Media", "Binary"})
 # Only answers still being given may be changed by the citizen afterwards.
@@ -36,7 +38,7 @@ IMMUTABLE_TYPES = frozenset({"Provenance"})
 # The operations that store nothing and show nothing stored.
 STATELESS_OPERATIONS = frozenset({"next-question", "validate"})
 # Case operations a citizen (or guardian) may run on their own case, when the hub offers them.
-CITIZEN_CASE_OPERATIONS = frozenset({"withdraw", "queue-position"})
+CITIZEN_CASE_OPERATIONS = frozenset({"withdraw", "queue-position", "request-contact"})
 LOG_REVIEW_RIGHT = "Logggranskning"
 MIN_EMERGENCY_REASON = 5
 DEFAULT_EMERGENCY_HOURS = 2.0
@@ -51,6 +53,7 @@ class Kind(StrEnum):
     PUBLIC = "public"
     DIRECTORY = "directory"
     AUDIT = "audit"
+    CLIENT = "client"  # a regional system's own: its Subscriptions
     PATIENT = "patient"
 
 
@@ -86,6 +89,7 @@ class Reach(StrEnum):
     CASES = "cases"  # a clinician's unit's cases, or a regional system's region's
     PROVIDER_LOG = "provider-log"  # AuditEvents of the reviewer's care provider
     SECURITY_CONTEXT = "security-context"  # Binary: whoever can see its securityContext
+    OWN_CLIENT = "own-client"  # a regional system's own Subscriptions
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ def kind_of(res_type: str) -> Kind:
         return Kind.DIRECTORY
     if res_type == AUDIT_TYPE:
         return Kind.AUDIT
+    if res_type in CLIENT_TYPES:
+        return Kind.CLIENT
     return Kind.PATIENT
 
 
@@ -188,6 +194,8 @@ def rule_for(actor: Actor, res_type: str | None, action: Action, *, scope_ok: bo
         if action in (Action.READ, Action.SEARCH, Action.HISTORY):
             return OPEN
         return forbidden(f"{res_type} resources are published by the hub itself")
+    if kind is Kind.CLIENT:
+        return _client_rule(actor, res_type, action, scope_ok=scope_ok, conditional=conditional, instance=instance)
     if action in (Action.CREATE, Action.UPDATE, Action.DELETE) and not scope_ok:
         return forbidden(f"The access token's scopes do not allow {action} of {res_type}")
     if kind is Kind.DIRECTORY:
@@ -211,6 +219,10 @@ def _operation_rule(actor: Actor, kind: Kind | None, operation: str | None, inst
         return OPEN  # the subject check is the guard's: a subject means saving, which needs a login
     if actor is None:
         return Ruling(Verdict.LOGIN, "Log in to use this operation")
+    if kind is Kind.CLIENT:  # `Subscription/x/$replay`: the owning system's, on its own
+        if instance and isinstance(actor, RegionalSystem):
+            return VISIBLE
+        return forbidden(f"${operation} is open only to the regional system that made the resource")
     if instance and kind in (Kind.PATIENT, Kind.AUDIT):  # on one resource: only if it may be seen
         if operation in STATELESS_OPERATIONS:
             return VISIBLE
@@ -232,6 +244,26 @@ def _directory_rule(actor: Principal, res_type: str, action: Action, conditional
     if conditional:
         return forbidden("Conditional writes are not available to you")
     return forbidden(f"{res_type} is directory data, maintained by the region's systems")
+
+
+def _client_rule(actor: Principal, res_type: str, action: Action, *, scope_ok: bool, conditional: bool,
+                 instance: bool) -> Ruling:
+    """A Subscription is its regional system's: only systems make them, and each sees its own.
+
+    Citizens and clinicians are refused outright: a rest-hook sends data to an endpoint the
+    subscriber names, long after a clinician's session and commission have ended, so a unit's
+    feed is subscribed by the region's system (its EHR integration), which answers for it.
+    """
+    if not isinstance(actor, RegionalSystem):
+        return forbidden(f"{res_type} is made by a region's system (client credentials), not by a person's login")
+    if not scope_ok:
+        return forbidden(f"The access token's scopes do not allow {action} of {res_type}")
+    if action is Action.HISTORY and not instance:
+        return forbidden(f"{res_type} history is not available; search your own with _lastUpdated instead")
+    if conditional:
+        return forbidden(f"Conditional create, update and delete are not available on {res_type}: "
+                         "they would act on other systems' resources")
+    return VISIBLE
 
 
 def _audit_rule(actor: Principal, action: Action, right: str) -> Ruling:
@@ -282,6 +314,8 @@ def reach(actor: Actor, res_type: str, *, log_review_right: str = LOG_REVIEW_RIG
         if isinstance(actor, (Citizen, Guardian)):
             return Reach.OWN_LOG
         return Reach.PROVIDER_LOG if is_log_reviewer(actor, log_review_right) else Reach.NOTHING
+    if kind is Kind.CLIENT:
+        return Reach.OWN_CLIENT if isinstance(actor, RegionalSystem) else Reach.NOTHING
     if not _cares(actor):
         return Reach.NOTHING
     if res_type == "Binary":

@@ -57,6 +57,8 @@ class Step(StrEnum):
     WITHDRAW = "withdraw"
     TRANSFER = "transfer"
     TRANSFER_OUT = "transfer-out"
+    # After self-care advice the citizen may still ask to be contacted: the case goes to a waiting room.
+    REQUEST_CONTACT = "request-contact"
 
 
 class Role(StrEnum):
@@ -96,6 +98,7 @@ SHAPES: dict[State, Shape] = {
 }
 WAITING_STATES = frozenset({State.WAITING, State.TRANSFERRED})
 OPEN_STATES = WAITING_STATES | {State.IN_PROGRESS}
+# Ended: the Task completed or cancelled. Only self-care advice may be left again (request-contact).
 TERMINAL_STATES = frozenset(State) - OPEN_STATES
 
 
@@ -129,6 +132,7 @@ TRANSITIONS: dict[Step, Transition] = {t.step: t for t in (
     _t(Step.WITHDRAW, WAITING_STATES, State.WITHDRAWN, {Role.CITIZEN, Role.HUB}, False),
     _t(Step.TRANSFER, OPEN_STATES, State.TRANSFERRED, STAFF | {Role.SYSTEM}, False),
     _t(Step.TRANSFER_OUT, OPEN_STATES, State.TRANSFERRED_OUT, STAFF | {Role.SYSTEM}, False),
+    _t(Step.REQUEST_CONTACT, frozenset({State.SELF_CARE}), State.WAITING, {Role.CITIZEN, Role.HUB}, False),
 )}
 
 
@@ -185,7 +189,8 @@ def check(step: Step | str, state: State, role: Role) -> Transition:
 
 def verb(step: Step) -> str:
     """Return the step as words for a message: "hand over", "claim"."""
-    return {Step.HANDOVER: "hand over", Step.TRANSFER_OUT: "transfer to another hub"}.get(step, str(step))
+    return {Step.HANDOVER: "hand over", Step.TRANSFER_OUT: "transfer to another hub",
+            Step.REQUEST_CONTACT: "request contact"}.get(step, str(step))
 
 
 def owner_of(task: Mapping[str, Any]) -> str | None:
@@ -227,6 +232,8 @@ def _inferred(old: State, new: State, old_owner: str | None, new_owner: str | No
         return Step.HANDOVER if old == State.IN_PROGRESS else Step.CLAIM
     if new == State.WAITING and old == State.IN_PROGRESS and not moved_unit:
         return Step.RELEASE
+    if new in WAITING_STATES and old == State.SELF_CARE:
+        return Step.REQUEST_CONTACT
     if new == State.TRANSFERRED or (new == State.WAITING and moved_unit):
         return Step.TRANSFER
     return {State.CLOSED: Step.CLOSE, State.BOOKED: Step.BOOK, State.WITHDRAWN: Step.WITHDRAW,
@@ -279,6 +286,8 @@ def put_encounter_in(encounter: dict[str, Any], state: State, now: datetime, per
         out.pop("participant", None)
     if state in TERMINAL_STATES:
         out.setdefault("period", {})["end"] = _instant(now)
+    elif isinstance(out.get("period"), dict):
+        out["period"].pop("end", None)  # open again (a contact asked for after self-care advice)
     return out
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cases.intake import COMPETENCE_SYSTEM
-from cases.lifecycle import State, is_case_task, owner_of, state_of
+from cases.intake import CASE_STATE_SYSTEM, COMPETENCE_SYSTEM
+from cases.lifecycle import OPEN_STATES, State, is_case_task, owner_of, state_of
 
 # Task.priority (request-priority) from most to least urgent; anything else sorts last.
 PRIORITY_ORDER = ("stat", "asap", "urgent", "routine")
@@ -65,6 +65,20 @@ def competence_of(task: Mapping[str, Any]) -> str:
     return ""
 
 
+CONTACT_REQUESTED = "contact-requested"  # Task.output type: when the citizen asked for contact after self-care
+_OPEN = frozenset(str(s) for s in OPEN_STATES)
+
+
+def arrival_of(task: Mapping[str, Any]) -> datetime | None:
+    """Return when the case arrived in a waiting room: the contact request after self-care advice, else authoredOn."""
+    for output in task.get("output") or []:
+        kind = output.get("type") if isinstance(output, Mapping) else None
+        if isinstance(kind, Mapping) and any(isinstance(c, Mapping) and c.get("system") == CASE_STATE_SYSTEM
+                                             and c.get("code") == CONTACT_REQUESTED for c in kind.get("coding") or []):
+            return parse_instant(output.get("valueDateTime"))
+    return parse_instant(task.get("authoredOn"))
+
+
 @dataclass(frozen=True)
 class QueueRow:
     """What the waiting room needs of one case Task, kept beside it in the same transaction."""
@@ -95,7 +109,9 @@ def queue_row(task: Mapping[str, Any], before: QueueRow | None, now: datetime) -
     restriction = task.get("restriction")
     period = restriction.get("period") if isinstance(restriction, Mapping) else None
     answer_by = parse_instant(period.get("end")) if isinstance(period, Mapping) else None
-    since = before.waiting_since if before else (parse_instant(task.get("authoredOn")) or now)
+    # A case keeps its place while open; one that comes back from an end (a contact asked for
+    # after self-care advice) arrives when it came back.
+    since = before.waiting_since if before and before.state in _OPEN else (arrival_of(task) or now)
     claimed = before.claimed_at if before else None
     if state == State.IN_PROGRESS and claimed is None:
         claimed = now

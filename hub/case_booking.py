@@ -34,10 +34,10 @@ def wants_close(body: Any) -> bool:
     for p in params or []:
         if isinstance(p, dict) and p.get("name") == CLOSE_CASE:
             value = next((v for k, v in p.items() if k.startswith("value")), None)
-            if isinstance(value, bool):
-                return value
-            if value in ("true", "false"):
-                return value == "true"
+            if value is True or (isinstance(value, str) and value == "true"):
+                return True
+            if value is False or (isinstance(value, str) and value == "false"):
+                return False
             raise BadRequest(f"{CLOSE_CASE} must be a boolean (valueBoolean true or false)",
                              (f"Parameters.parameter.{CLOSE_CASE}",))
     return False

@@ -202,4 +202,4 @@ def register_case_operations(server: FhirServer, *, clock: Callable[[], datetime
 
 # The instance operations the guard lets clinicians and systems run on cases they see; the
 # citizen's own are in cases.access.CITIZEN_CASE_OPERATIONS.
-CASE_OPERATIONS = frozenset({*OPERATIONS, "queue-position"})
+CASE_OPERATIONS = frozenset({*OPERATIONS, "queue-position", "request-contact"})

@@ -143,7 +143,7 @@ class CaseIntake:
         region = self.regions.region(region_of(patient, {c: r.name for c, r in regions.items()}))
         now = datetime.now(UTC)
         routing = route(region, CaseToRoute(summary["disposition"], summary["competence"], summary["complaint"], age), now)
-        unit_ref = self._unit(conn, region.units[routing.unit].name, routing.unit) if routing.unit else None
+        unit_ref = self.unit_for(conn, region.units[routing.unit].name, routing.unit) if routing.unit else None
         intake = Intake(patient_ref, response_ref, summary["disposition"], summary["competence"],
                         summary["complaint"], summary["rationale"]["sv"],
                         tuple(r["id"] for r in summary["rules"]), routing, unit_ref, now, requester_ref)
@@ -152,7 +152,7 @@ class CaseIntake:
         self.server.repo.create(conn, task_for(intake, encounter_ref))
         return encounter_ref
 
-    def _unit(self, conn: Connection, name: str, hsa_id: str) -> str:
+    def unit_for(self, conn: Connection, name: str, hsa_id: str) -> str:
         """Return the unit's Organization, creating it from the region file if the directory lacks it."""
         found = self.server.matcher.ids(conn, "Organization", [("identifier", f"{HSA_SYSTEM}|{hsa_id}")])
         if found:
@@ -196,7 +196,7 @@ def publish_protocols(server: FhirServer, catalog: Catalog) -> int:
 
 def register_triage(server: FhirServer, *, regions_dir: Path | None = None,
                     catalog: Catalog | None = None) -> CaseIntake:
-    """Load the triage catalog and the regions' rules, and register `$next-question`.
+    """Load the triage catalog and the regions' rules; register `$next-question` and `$request-contact`.
 
     A protocol or region file that does not validate stops start-up, naming file and reason.
     """
@@ -205,6 +205,9 @@ def register_triage(server: FhirServer, *, regions_dir: Path | None = None,
                             frozenset(COMPETENCES))
     intake = CaseIntake(server, catalog, regions)
     publish_protocols(server, catalog)
+    from hub.case_contact import register_request_contact  # routes with this intake's regions
+
+    register_request_contact(server, intake)
     server.add_operation(Operation(
         name="next-question", handler=intake.handle, types=frozenset({"Questionnaire"}),
         type_level=True, instance_level=False, idempotent=False, writes=True,

@@ -33,6 +33,7 @@ LEGAL: dict[Step, tuple[set[State], State, set[Role]]] = {
     Step.WITHDRAW: ({W, X}, State.WITHDRAWN, {Role.CITIZEN, Role.HUB}),
     Step.TRANSFER: ({W, X, P}, State.TRANSFERRED, {Role.CLINICIAN, Role.HUB, Role.SYSTEM}),
     Step.TRANSFER_OUT: ({W, X, P}, State.TRANSFERRED_OUT, {Role.CLINICIAN, Role.HUB, Role.SYSTEM}),
+    Step.REQUEST_CONTACT: ({State.SELF_CARE}, W, {Role.CITIZEN, Role.HUB}),
 }
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CELLS = [(step, state, role) for step in Step for state in State for role in Role]
@@ -133,3 +134,17 @@ def test_put_encounter_in__claim_names_the_performer_and_release_removes_them() 
     assert [p["individual"]["reference"] for p in released["participant"]] == ["RelatedPerson/guardian"]
     finished = put_encounter_in(claimed, State.CLOSED, NOW)
     assert finished["status"] == "finished" and finished["period"]["end"] == "2025-03-01T12:00:00Z"
+
+
+def test_step_between__a_contact_request_needs_its_operation() -> None:
+    with pytest.raises(IllegalStep, match=r"^cannot request contact by updating the Task: use Task/\[id\]/\$request-contact$"):
+        step_between(task(State.SELF_CARE), task(W, "Organization/unit"))
+
+
+def test_put_encounter_in__a_contact_request_after_self_care_opens_the_encounter_again() -> None:
+    ended = {"resourceType": "Encounter", "status": "finished",
+             "period": {"start": "2025-03-01T10:00:00Z", "end": "2025-03-01T10:00:00Z"}}
+    reopened = put_encounter_in(ended, W, NOW, unit="Organization/unit")
+    assert reopened["status"] == "arrived" and encounter_matches(reopened, W)
+    assert reopened["period"] == {"start": "2025-03-01T10:00:00Z"}
+    assert reopened["serviceProvider"] == {"reference": "Organization/unit"}
