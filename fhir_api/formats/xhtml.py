@@ -102,11 +102,13 @@ def _numeric_entity(match: re.Match[str]) -> str:
 # one written as a character reference survives. See `keep_attribute_whitespace`.
 _ATTR_WHITESPACE = {"\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 _RAW_WHITESPACE = re.compile("[\t\n\r]")
+_RESTORE = {ref: char for char, ref in _ATTR_WHITESPACE.items()}
+_SWAP_STARTS = frozenset("\t\n\r&")
 # Markup that may hold quotes or '<' without them opening an attribute value or a tag.
 _SKIPPED = (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>"))
 
 
-def keep_attribute_whitespace(text: str) -> str:
+def keep_attribute_whitespace(text: str, swaps: dict[str, str] | None = None) -> str:
     """Write raw tabs and line breaks inside attribute values as character references.
 
     A JSON narrative is a string people and programs write by hand; a line break typed into
@@ -115,8 +117,10 @@ def keep_attribute_whitespace(text: str) -> str:
     Text content, comments and CDATA are left exactly as they are.
     https://www.w3.org/TR/xml/#AVNormalize
     """
-    if _RAW_WHITESPACE.search(text) is None:
-        return text
+    if swaps is None:
+        if _RAW_WHITESPACE.search(text) is None:
+            return text
+        swaps = _ATTR_WHITESPACE
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -132,12 +136,23 @@ def keep_attribute_whitespace(text: str) -> str:
             out.append(text[lt:stop])
             i = stop
             continue
-        i = _copy_tag(text, lt, out)
+        i = _copy_tag(text, lt, out, swaps)
     return "".join(out)
 
 
-def _copy_tag(text: str, start: int, out: list[str]) -> int:
-    """Copy one tag from `start`, escaping whitespace in its quoted values; return where it ends."""
+def restore_attribute_whitespace(text: str) -> str:
+    """Undo `keep_attribute_whitespace` on a serialised div: `&#10;` in a value becomes a line break.
+
+    So a narrative read from XML carries its attribute line breaks in JSON the way a JSON
+    author types them, and JSON to XML to JSON gives back the very string it started from.
+    """
+    if "&#" not in text:
+        return text
+    return keep_attribute_whitespace(text, _RESTORE)
+
+
+def _copy_tag(text: str, start: int, out: list[str], swaps: dict[str, str]) -> int:
+    """Copy one tag from `start`, swapping text in its quoted values; return where it ends."""
     i, n = start, len(text)
     quote = ""
     begun = i
@@ -146,10 +161,12 @@ def _copy_tag(text: str, start: int, out: list[str]) -> int:
         if quote:
             if char == quote:
                 quote = ""
-            elif char in _ATTR_WHITESPACE:
+            elif char in _SWAP_STARTS and (found := next((k for k in swaps if text.startswith(k, i)), None)):
                 out.append(text[begun:i])
-                out.append(_ATTR_WHITESPACE[char])
-                begun = i + 1
+                out.append(swaps[found])
+                i += len(found)
+                begun = i
+                continue
         elif char in "\"'":
             quote = char
         elif char == ">":
@@ -189,7 +206,7 @@ def serialize_div(div: Any) -> str:
     if div.prefix is None and len(div.nsmap) == 1:
         # The common case: the div redeclares the default namespace and inherits nothing else.
         text: str = etree.tostring(div, encoding="unicode", with_tail=False)
-        return text
+        return restore_attribute_whitespace(text)
     prefixed = any(node.prefix is not None and node.tag.startswith(f"{{{XHTML_NS}}}")
                    for node in div.iter() if isinstance(node.tag, str))
     div = _unprefixed(div) if prefixed else copy.deepcopy(div)
@@ -197,7 +214,7 @@ def serialize_div(div: Any) -> str:
     # lxml serialises a subtree with every declaration in scope; keep only those used.
     etree.cleanup_namespaces(div, top_nsmap={None: XHTML_NS})
     text = etree.tostring(div, encoding="unicode", with_tail=False)
-    return text
+    return restore_attribute_whitespace(text)
 
 
 def _unprefixed(node: Any, parent: Any = None) -> Any:
