@@ -103,7 +103,8 @@ export class CaseView {
     badge.textContent = this.t(`state.${state}`) === `state.${state}` ? state : this.t(`state.${state}`);
     badge.dataset.state = state;
     const personnummer = ((patient.identifier || [])[0] || {}).value;
-    const answeredBy = answerer ? this.t("case.byGuardian", { name: displayName(answerer) || refId(response.author) })
+    const guardian = answerer && (displayName(answerer) || ((answerer.identifier || [])[0] || {}).value || "");
+    const answeredBy = answerer ? this.t("case.byGuardian", { name: guardian })
       : this.t("case.byPatient");
     fill($("case-facts"), [
       [this.t("case.patient"), displayName(patient)], [this.t("case.personnummer"), personnummer],
@@ -153,13 +154,14 @@ export class CaseView {
     const walk = (items) => {
       for (const item of items || []) {
         if (item.answer && item.answer.length) {
-          pairs.push([item.text || texts.get(item.linkId) || item.linkId, item.answer.map(answerText).join(", ")]);
+          const answers = item.answer.map(answerText).map((a) => (a === true ? this.t("yes") : a === false ? this.t("no") : a));
+          pairs.push([item.text || texts.get(item.linkId) || item.linkId, answers.join(", ")]);
         }
         walk(item.item);
       }
     };
     walk(qr.item);
-    return pairs.map(([q, a]) => [q, a === true ? this.t("yes") : a === false ? this.t("no") : a]);
+    return pairs;
   }
 
   async loadPhotos() {

@@ -20,16 +20,23 @@ function el(name, text = "", attrs = {}) {
 }
 
 /** Return a table: `columns` are [heading, isNumber]; `rows` lists of cell values. */
-export function table(caption, columns, rows) {
+export function table(caption, columns, rows, emptyText = "") {
   const t = el("table");
   t.append(el("caption", caption));
   const head = el("tr");
   for (const [heading, numeric] of columns) head.append(el("th", heading, numeric ? { scope: "col", class: "number" } : { scope: "col" }));
-  t.append(el("thead")).append(head);
+  const thead = el("thead");
+  thead.append(head);
+  t.append(thead);
   const body = el("tbody");
   for (const row of rows) {
     const tr = el("tr");
     row.forEach((cell, i) => tr.append(el(i === 0 ? "th" : "td", cell ?? "–", i === 0 ? { scope: "row" } : (columns[i][1] ? { class: "number" } : {}))));
+    body.append(tr);
+  }
+  if (!rows.length && emptyText) {
+    const tr = el("tr");
+    tr.append(el("td", emptyText, { colspan: columns.length }));
     body.append(tr);
   }
   t.append(body);
@@ -69,7 +76,7 @@ export function stackedBars(groups, series, value, { labels = (s) => s } = {}) {
     const legend = el("ul", "", { class: "legend", "aria-hidden": "true" });
     series.forEach((s, i) => {
       const item = el("li");
-      const swatch = svg("svg", { width: 14, height: 14, viewBox: "0 0 14 14", focusable: "false" });
+      const swatch = svg("svg", { width: 14, height: 14, viewBox: "0 0 14 14", focusable: "false", "aria-hidden": "true" });
       swatch.append(svg("rect", { x: 0, y: 0, width: 14, height: 14, fill: PALETTE[i % PALETTE.length] }));
       item.append(swatch, document.createTextNode(` ${labels(s)}`));
       legend.append(item);

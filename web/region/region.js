@@ -118,12 +118,12 @@ class RegionPage {
     const label = (code) => t(`disposition.${code}`) === `disposition.${code}` ? code : t(`disposition.${code}`);
     pair($("per-day"), stackedBars(days, dispositions, (d, s) => perDay.get(`${d}|${s}`), { labels: label }),
          table(t("perDay.caption"), [[t("col.date"), false], ...dispositions.map((d) => [label(d), true])],
-               days.map((d) => [d, ...dispositions.map((s) => String(perDay.get(`${d}|${s}`) || 0))])));
+               days.map((d) => [d, ...dispositions.map((s) => String(perDay.get(`${d}|${s}`) || 0))]), t("empty")));
 
     const complaints = Object.entries(f.complaints).sort((a, b) => b[1] - a[1]);
     pair($("complaints"), stackedBars(complaints.map((c) => c[0]), ["n"], (g) => f.complaints[g]),
          table(t("complaints.caption"), [[t("col.complaint"), false], [t("col.cases"), true]],
-               complaints.map(([c, n]) => [c, String(n)])));
+               complaints.map(([c, n]) => [c, String(n)]), t("empty")));
 
     const minutes = (v) => (v === null ? "–" : String(v));
     pair($("waits"), stackedBars(f.waitingTimes.map((w) => w.unitName), ["median", "p90"],
@@ -133,11 +133,11 @@ class RegionPage {
          table(t("waits.caption"), [[t("col.unit"), false], [t("col.claimed"), true], [t("col.median"), true],
                                     [t("col.p90"), true], [t("col.waitingNow"), true]],
                f.waitingTimes.map((w) => [w.unitName, String(w.claimed), minutes(w.medianMinutes),
-                                          minutes(w.p90Minutes), String(w.waitingNow)])));
+                                          minutes(w.p90Minutes), String(w.waitingNow)]), t("empty")));
 
     pair($("claims"), stackedBars(f.claims.map((c) => c.name), ["n"], (g) => f.claims.filter((c) => c.name === g).reduce((s, c) => s + c.claims, 0)),
          table(t("claims.caption"), [[t("col.clinician"), false], [t("col.unit"), false], [t("col.claims"), true]],
-               f.claims.map((c) => [c.name, c.unitName, String(c.claims)])));
+               f.claims.map((c) => [c.name, c.unitName, String(c.claims)]), t("empty")));
   }
 }
 
