@@ -4,7 +4,10 @@ The verdict on each example comes from fhir.resources' R4B models (as recorded b
 package by fetch.sh, see r4b_verdicts.py), corrected where R4 and R4B differ: R4 allows
 `_valueX` in extensions, and limits ids to 64 characters. The server must accept
 exactly the valid examples of the types its CapabilityStatement lists, within its body size
-limit, and refuse every other one with a 4xx OperationOutcome.
+limit, and refuse every other one with a 4xx OperationOutcome. A few valid examples break a
+rule of the hub's own (an Appointment holding a Slot that was never booked through `$book`,
+a Subscription the hub cannot deliver); the hub's own rule code judges those, and they too
+must be refused with a 4xx OperationOutcome.
 https://hl7.org/fhir/R4/downloads.html (the examples package: hl7.fhir.r4.examples 4.0.1)
 """
 
@@ -35,6 +38,7 @@ BAD_ID = "id breaks the R4 id rule"
 UNKNOWN_TYPE = "type not in R4B"
 UNSUPPORTED = "type not in the CapabilityStatement"
 TOO_LARGE = "larger than the body limit"
+HUB_RULE = "breaks a rule of the hub's"
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,8 @@ class Verdicts:
                 # fhir.resources checks the id's characters but not its length (R4: at most 64).
                 verdict = (BAD_ID, f"id '{e.res_id}' is not 1-64 of A-Z a-z 0-9 - .")
             else:
-                verdict = (VALID, "")
+                broken = hub_rule_broken(e.parse())
+                verdict = (HUB_RULE, broken) if broken else (VALID, "")
             self._by_name[e.name] = verdict
 
     def of(self, example: Example, supported_types: frozenset[str]) -> str:
@@ -145,6 +150,23 @@ class Verdicts:
     def why(self, example: Example) -> str:
         """Return what the validator said against an example, if anything."""
         return self._by_name[example.name][1]
+
+
+def hub_rule_broken(resource: dict[str, Any]) -> str:
+    """Return which of the hub's own rules a valid resource breaks, judged by the hub's code, or ''."""
+    from fhir_api.outcomes import FhirError
+    from hub.booking_wiring import ACTIVE
+    from hub.subscriptions.spec import parse_subscription
+
+    kind = resource.get("resourceType")
+    if kind == "Appointment" and resource.get("status") in ACTIVE and resource.get("slot"):
+        return "an active Appointment may hold a Slot only when booked through Slot/$book"
+    if kind == "Subscription":
+        try:
+            parse_subscription(resource)
+        except FhirError as exc:
+            return str(exc)
+    return ""
 
 
 def _number(value: Any) -> bool:
