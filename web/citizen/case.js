@@ -81,6 +81,8 @@ export class CaseView {
       lines.push(minutes !== undefined ? this.t("case.estimate", { minutes: Math.round(minutes) }) : this.t("case.no-estimate"));
     } else if (state === "in-progress") {
       lines.push(this.t("case.claimed"));
+    } else if (state === "booked") {
+      lines.push(this.t("case.booked"));
     } else if (state === "withdrawn") {
       lines.push(this.t("case.withdrawn"));
     } else if (state) {
@@ -93,7 +95,7 @@ export class CaseView {
     status.dataset.state = state;
     const open = WAITING.has(state) || state === "in-progress";
     const heading = WAITING.has(state) ? "case.heading" : state === "in-progress" ? "case.heading.claimed"
-      : state === "withdrawn" ? "case.heading.withdrawn" : "case.heading.closed";
+      : state === "withdrawn" ? "case.heading.withdrawn" : state === "booked" ? "case.heading.booked" : "case.heading.closed";
     $("case-heading").textContent = this.t(heading);
     $("photo-card").hidden = !open;
     $("followup-card").hidden = !open;
@@ -252,7 +254,9 @@ export class CaseView {
     const locale = this.app.strings.lang === "en" ? "en-GB" : "sv-SE";
     for (const appointment of appointments.filter((a) => a.status === "booked")) {
       const item = document.createElement("li");
-      const when = new Date(appointment.start).toLocaleString(locale, { dateStyle: "full", timeStyle: "short" });
+      // The unit is in Sweden: its times are Swedish times, wherever the phone happens to be.
+      const when = new Date(appointment.start).toLocaleString(locale, { dateStyle: "full", timeStyle: "short",
+                                                                        timeZone: "Europe/Stockholm" });
       item.textContent = [when, appointment.description].filter(Boolean).join(" – ");
       list.append(item);
     }

@@ -133,6 +133,7 @@ def browser() -> Iterator[Any]:
 def citizen_context(browser: Any, web_hub: WebHub) -> Iterator[Any]:
     """A fresh phone-sized browser context for a citizen: own cookies, camera and microphone allowed."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="sv-SE",
+                                  timezone_id="Europe/Stockholm",
                                   permissions=["camera", "microphone"], base_url=web_hub.base_url)
     context.set_default_timeout(STEP_TIMEOUT_MS)
     yield context

@@ -11,7 +11,9 @@ https://hl7.org/fhir/R4/communication.html, https://www.w3.org/TR/webrtc/
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -122,3 +124,33 @@ def test_citizen__chats_and_joins_video_with_the_clinician_who_took_the_case_and
     assert page.locator("#chat-state").inner_text() == "Chatten är stängd."
     assert not page.locator("#withdraw-card").is_visible()
     shots.take(page, "closed")
+
+
+def test_citizen__sees_the_time_the_clinician_booked_in_the_case(citizen_page: Any, web_hub: WebHub,
+                                                                   shots: Shots) -> None:
+    page = citizen_page
+    encounter_id = start_case_for_child(page, web_hub)
+    task_id, unit = _unit_of_case(page)
+    token = clinician_token(web_hub, clinician_principal(unit))
+    _step(web_hub, token, task_id, "claim", [])
+    headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = httpx.get(web_hub.url("/fhir/Slot"), headers=headers,
+                      params={"status": "free", "start": f"ge{now}", "_count": "50"})
+    assert found.status_code == 200, found.text
+    booked, answer = None, found
+    for entry in found.json().get("entry", []):
+        answer = httpx.post(web_hub.url(f"/fhir/Slot/{entry['resource']['id']}/$book"), headers=headers,
+                            json={"resourceType": "Parameters", "parameter": [
+                                {"name": "encounter", "valueReference": {"reference": f"Encounter/{encounter_id}"}}]})
+        if answer.status_code in (200, 201):
+            booked = entry["resource"]
+            break
+    assert booked is not None, f"no demo Slot could be booked for the case: {answer.text[:600]}"
+
+    page.get_by_role("button", name="Uppdatera").click()
+    page.locator("#bookings-list li", has_text=str(datetime.fromisoformat(booked["start"]).year)).wait_for()
+    start = datetime.fromisoformat(booked["start"]).astimezone(ZoneInfo("Europe/Stockholm"))
+    listed = page.locator("#bookings-list li").first.inner_text()
+    assert f"{start:%H:%M}" in listed and str(start.year) in listed, listed
+    shots.take(page, "booked")

@@ -22,6 +22,7 @@ import pytest
 from adapters.idp.dev import demo_directory
 from cases.principals import CARE_PURPOSE
 from tests.e2e.web.conftest import (
+    PHONE,
     STEP_TIMEOUT_MS,
     Shots,
     WebHub,
@@ -204,3 +205,45 @@ def test_clinician__a_launch_naming_another_server_is_refused(clinician_page: An
     clinician_page.goto(web_hub.url("/web/clinician/?launch=abc&iss=https://elsewhere.example/fhir"))
     clinician_page.locator("#error", has_text="https://elsewhere.example/fhir").wait_for()
     assert "/web/clinician/" in clinician_page.url
+
+
+def test_clinician__reads_the_journal_books_a_time_and_transfers_another_case(
+        browser: Any, citizen_page: Any, clinician_page: Any, web_hub: WebHub, shots: Shots) -> None:
+    citizen, page = citizen_page, clinician_page
+    start_case_for_child(citizen, web_hub)
+    task_id, unit = case_unit(citizen)
+    log_in_to_workspace(page, web_hub, clinician_principal(unit))
+    page.locator(f"#room-rows tr[data-task='{task_id}']").get_by_role("button", name=re.compile("Ta ärendet")).click()
+    page.locator("#case-state[data-state=in-progress]").wait_for()
+
+    page.get_by_role("button", name="Visa journal").click()
+    page.wait_for_function("() => document.getElementById('journal').textContent.trim() !== ''")
+    assert not page.locator("#journal").inner_text().startswith("Det gick inte")
+    shots.take(page, "journal")
+
+    page.get_by_role("button", name="Boka", exact=True).click()
+    page.locator("#case-state[data-state=booked]").wait_for()
+    assert page.locator("#action-result").inner_text() == "Tiden är bokad."
+    citizen.locator("#case-status[data-state=booked]").wait_for()
+    shots.take(page, "booked")
+    shots.take(citizen, "citizen-booked")
+
+    # The second case is the same family's, from a fresh phone (the first one is logged in).
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="sv-SE",
+                                base_url=web_hub.base_url)
+    phone.set_default_timeout(STEP_TIMEOUT_MS)
+    citizen = phone.new_page()
+    start_case_for_child(citizen, web_hub)
+    second, _ = case_unit(citizen)
+    row = page.locator(f"#room-rows tr[data-task='{second}']")
+    row.get_by_role("button", name=re.compile("Ta ärendet")).click()
+    page.locator("#case-state[data-state=in-progress]").wait_for()
+    target = page.locator("#transfer-unit option").first.inner_text()
+    page.get_by_label("Anledning").fill("Behöver bedömas av läkare på vårdcentralen.")
+    page.get_by_role("button", name="Flytta", exact=True).click()
+    page.locator("#announce", has_text="Ärendet är flyttat.").wait_for(state="attached")
+    page.locator("#case").wait_for(state="hidden")
+    assert not row.count()
+    citizen.locator("#case-status[data-state=transferred]").wait_for()
+    shots.take(page, f"transferred-to-{target}")
+    phone.close()
