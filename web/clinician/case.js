@@ -284,8 +284,10 @@ export class CaseView {
     if (!slot) return;
     this.app.clearError();
     try {
+      // With close-case the booking also ends the case (state booked); without it the case stays open.
       await this.app.api.operation("Slot", slot, "book", { resourceType: "Parameters", parameter: [
-        { name: "encounter", valueReference: { reference: `Encounter/${this.data.encounter.id}` } }] });
+        { name: "encounter", valueReference: { reference: `Encounter/${this.data.encounter.id}` } },
+        { name: "close-case", valueBoolean: $("book-close").checked }] });
       $("action-result").textContent = this.t("done.book");
       this.app.announce(this.t("done.book"));
       await this.refresh();
