@@ -14,10 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from hub.settings import Settings
+
+# Property tests judge behaviour, not speed: on a busy machine Hypothesis's timing checks
+# would fail correct code. Speed lives in bench/.
+hypothesis_settings.register_profile("ingang", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("ingang")
 
 PG_URL = os.environ.get("INGANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
