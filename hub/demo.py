@@ -89,7 +89,10 @@ class OpeningHours:
                 start += length
 
     def slot_id(self, start: datetime) -> str:
-        """Return the Slot's stable id: the Schedule's identifier and the local start (at most 64 characters)."""
+        """Return the Slot's stable id: the Schedule's identifier and the local start.
+
+        A FHIR id has at most 64 characters, so a demo Schedule's identifier takes at most 46.
+        """
         return f"demo-{self.identifier}-{start.astimezone(SWEDEN):%Y%m%d%H%M}"
 
 

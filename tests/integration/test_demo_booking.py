@@ -45,7 +45,7 @@ def demo_slots(world: WorkflowHub) -> dict[str, list[dict[str, Any]]]:
         for hours in opening_hours():
             [schedule] = server.matcher.ids(conn, "Schedule", [("identifier", f"{DEMO_SCHEDULE}|{hours.identifier}")])
             ids = server.matcher.ids(conn, "Slot", [("schedule", f"Schedule/{schedule}")])
-            found[hours.identifier] = [server.repo.read(conn, "Slot", i).json() for i in ids]  # type: ignore[union-attr]
+            found[hours.identifier] = [stored.json() for i in ids if (stored := server.repo.read(conn, "Slot", i))]
     return found
 
 
