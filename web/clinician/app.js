@@ -57,7 +57,12 @@ export class ClinicianApp {
 
   async start() {
     this.strings.switcher($("lang"));
-    this.strings.onChange(() => { this.room.render(); this.caseView.render(); this.whoAmI(); });
+    this.strings.onChange(() => {
+      this.room.render();
+      this.caseView.render();
+      this.caseView.conversation.renderChat();
+      this.whoAmI();
+    });
     $("login").addEventListener("click", () => this.login());
     $("logout").addEventListener("click", () => this.loggedOut());
     const query = new URLSearchParams(location.search);

@@ -109,7 +109,7 @@ export class CaseView {
     fill($("case-facts"), [
       [this.t("case.patient"), displayName(patient)], [this.t("case.personnummer"), personnummer],
       [this.t("case.born"), patient.birthDate], [this.t("case.answeredBy"), answeredBy],
-      [this.t("case.complaint"), codeOf((encounter.reasonCode || [])[0])],
+      [this.t("case.complaint"), this.complaintText(codeOf((encounter.reasonCode || [])[0]), response)],
       [this.t("case.opened"), task.authoredOn && new Date(task.authoredOn).toLocaleString(this.locale())],
     ]);
     const outputs = Object.fromEntries((task.output || []).map((o) => [codeOf(o.type), o.valueCodeableConcept ? codeOf(o.valueCodeableConcept) : o.valueString]));
@@ -136,6 +136,15 @@ export class CaseView {
     $("actions").hidden = !OPEN.has(state);
     $("close-form").hidden = !mine;
     $("release").hidden = !mine;
+  }
+
+  /** Return the complaint as the citizen chose it (the answer's display), or its code. */
+  complaintText(code, response) {
+    const found = [];
+    const walk = (items) => { for (const item of items || []) { found.push(...(item.answer || [])); walk(item.item); } };
+    walk(response && response.item);
+    const chosen = found.find((a) => a.valueCoding && a.valueCoding.code === code);
+    return (chosen && chosen.valueCoding.display) || code;
   }
 
   locale() { return this.app.strings.lang === "en" ? "en-GB" : "sv-SE"; }

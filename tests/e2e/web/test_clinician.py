@@ -195,7 +195,8 @@ def test_clinician__an_ehr_launch_opens_the_case_of_the_encounter_it_names(
     log_in_with_dev_login(page, principal)
     page.locator("#case").wait_for(state="visible")
     page.locator("#case-state[data-state=waiting]").wait_for()
-    assert "Lilly Testsson" in page.locator("#case-facts").inner_text()
+    facts = page.locator("#case-facts").inner_text()
+    assert "Lilly Testsson" in facts and "Utslag eller klåda" in facts
     page.locator(f"#room-rows tr[data-task='{task_id}'].selected").wait_for()
     shots.take(page, "ehr-launch")
     assert_accessible(page, "the case opened from an EHR launch")
