@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from cases.access import HubItself
 from cases.intake import Intake, encounter_for, task_for
@@ -13,7 +17,10 @@ from cases.principals import Guardian
 from cases.routing import Routing
 from fhir_api.messages import FhirRequest
 from fhir_api.outcomes import Conflict
-from tests.integration.cases.test_workflow_from_triage import world as world
+from hub.app import create_app
+from hub.triage_wiring import REGIONS_DIR
+from tests.conftest import hub_settings
+from tests.integration.cases.test_workflow_from_triage import world as world  # fixture: units open all hours
 from tests.integration.cases.workflow_world import ANDERS, ANNA, DIG1, LILLY_PNR, TOLVAN, WorkflowHub
 
 
@@ -104,3 +111,24 @@ def test_request_contact__is_listed_in_the_capability_statement(world: WorkflowH
     caps = world.client.get("/fhir/metadata").json()
     task = next(r for r in caps["rest"][0]["resource"] if r["type"] == "Task")
     assert "request-contact" in {o["name"] for o in task.get("operation", [])}
+
+
+@pytest.fixture
+def closed_world(database_url: str, tmp_path: Path) -> Iterator[WorkflowHub]:
+    """The demo regions with every unit closed, and Norr referring every case to 1177 when closed."""
+    for source in REGIONS_DIR.glob("*.yaml"):
+        text = re.sub(r"    hours:\n(      \w+: .*\n)+", "    hours: {}\n", source.read_text("utf-8"))
+        (tmp_path / source.name).write_text(text.replace("urgent_only: true", "urgent_only: false"), "utf-8")
+    app = create_app(hub_settings(database_url, access_control=True, demo_data=True, regions_dir=str(tmp_path)))
+    with TestClient(app, base_url="http://hub.test") as client:
+        yield WorkflowHub(client)
+
+
+def test_request_contact__when_the_region_refers_to_1177_it_is_409_in_its_words(closed_world: WorkflowHub) -> None:
+    task_id, encounter_id = self_care_case(closed_world)
+    r = ask(closed_world, TOLVAN, task_id)
+    assert r.status_code == 409, r.text
+    assert r.json()["issue"][0]["diagnostics"].startswith("cannot request contact: Mottagningen är stängd just nu.")
+    task = closed_world.get(TOLVAN, f"Task/{task_id}").json()
+    assert task["businessStatus"]["coding"][0]["code"] == "self-care-advice" and "owner" not in task
+    assert closed_world.get(TOLVAN, f"Encounter/{encounter_id}").json()["status"] == "finished"
