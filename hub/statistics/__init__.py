@@ -18,7 +18,7 @@ https://hl7.org/fhir/R4/operationoutcome.html
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from cases.principals import Clinician, RegionalSystem
 from fhir_api.outcomes import BadRequest, FhirError, Forbidden, NotFound
 from hub.statistics.cases import find_region, load_cases
 from hub.statistics.figures import SWEDISH_TIME, as_csv, compute
+from triage.vocabulary import load_vocabulary
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -71,6 +72,12 @@ def check_access(context: Any, region_hsa_id: str, right: str) -> None:
             raise Forbidden(f"The region's statistics need a commission with the right '{right}'")
         return
     raise Forbidden("The region's statistics are for the region's administrators and systems only")
+
+
+def complaint_names(codes: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Return the triage's Swedish and English names of the complaint codes it knows."""
+    complaints = load_vocabulary().complaints
+    return {code: {"sv": complaints[code].sv, "en": complaints[code].en} for code in codes if code in complaints}
 
 
 def parse_days(query: Any, today: date) -> tuple[date, date]:
@@ -118,7 +125,8 @@ class StatisticsApi:
                 raise NotFound(f"The hub knows no region (Organization) with HSA-id {region_hsa_id}")
             facts, names = load_cases(conn, region, first, last)
         result = compute(facts, names, first=first, last=last)
-        return {"region": region.hsa_id, "regionName": region.name, **result}
+        return {"region": region.hsa_id, "regionName": region.name, **result,
+                "complaintNames": complaint_names(result["complaints"])}
 
     def as_json(self, request: Request) -> Response:
         """`GET /api/regions/{region}/statistics`."""

@@ -134,8 +134,10 @@ def as_csv(figures: Mapping[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in figures["casesPerDay"]:
         writer.writerow(("cases_by_disposition", row["date"], row["disposition"], "", row["count"]))
+    complaint_names = figures.get("complaintNames") or {}
     for row in figures["casesPerDayByComplaint"]:
-        writer.writerow(("cases_by_complaint", row["date"], row["complaint"], "", row["count"]))
+        name = (complaint_names.get(row["complaint"]) or {}).get("sv", "")
+        writer.writerow(("cases_by_complaint", row["date"], row["complaint"], _safe(name), row["count"]))
     share = figures["selfCare"]["share"]
     writer.writerow(("self_care_cases", "", "", "", figures["selfCare"]["cases"]))
     writer.writerow(("self_care_share", "", "", "", "" if share is None else share))

@@ -49,25 +49,27 @@ export function table(caption, columns, rows, emptyText = "") {
  */
 export function stackedBars(groups, series, value, { labels = (s) => s } = {}) {
   const wrap = el("div", "", { class: "chart" });
-  const barHeight = 22, gap = 8, left = 110, width = 600;
+  // Each bar has its label on a line of its own above it, so long unit names are never cut.
+  const label = 18, barHeight = 20, gap = 10, width = 640, room = 48;
   const totals = groups.map((g) => series.reduce((sum, s) => sum + (value(g, s) || 0), 0));
   const max = Math.max(1, ...totals);
-  const height = groups.length * (barHeight + gap) + gap;
-  const chart = svg("svg", { viewBox: `0 0 ${width + left + 40} ${height}`, "aria-hidden": "true", focusable: "false" });
+  const step = label + barHeight + gap;
+  const chart = svg("svg", { viewBox: `0 0 ${width + room} ${groups.length * step + gap}`, "aria-hidden": "true",
+                             focusable: "false" });
   groups.forEach((group, row) => {
-    const y = gap + row * (barHeight + gap);
-    const label = svg("text", { x: 0, y: y + barHeight * 0.7, class: "bar-label" });
-    label.textContent = group;
-    chart.append(label);
-    let x = left;
+    const y = gap + row * step;
+    const name = svg("text", { x: 0, y: y + 13, class: "bar-label" });
+    name.textContent = group;
+    chart.append(name);
+    let x = 0;
     series.forEach((s, i) => {
       const n = value(group, s) || 0;
       if (!n) return;
       const w = (n / max) * width;
-      chart.append(svg("rect", { x, y, width: w, height: barHeight, fill: PALETTE[i % PALETTE.length] }));
+      chart.append(svg("rect", { x, y: y + label, width: w, height: barHeight, fill: PALETTE[i % PALETTE.length] }));
       x += w;
     });
-    const total = svg("text", { x: x + 4, y: y + barHeight * 0.7, class: "bar-label" });
+    const total = svg("text", { x: x + 4, y: y + label + 15, class: "bar-label" });
     total.textContent = String(totals[row]);
     chart.append(total);
   });

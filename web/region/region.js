@@ -120,10 +120,13 @@ class RegionPage {
          table(t("perDay.caption"), [[t("col.date"), false], ...dispositions.map((d) => [label(d), true])],
                days.map((d) => [d, ...dispositions.map((s) => String(perDay.get(`${d}|${s}`) || 0))]), t("empty")));
 
+    const lang = this.strings.lang;
+    const complaintName = (code) => ((f.complaintNames || {})[code] || {})[lang] || code;
     const complaints = Object.entries(f.complaints).sort((a, b) => b[1] - a[1]);
-    pair($("complaints"), stackedBars(complaints.map((c) => c[0]), ["n"], (g) => f.complaints[g]),
+    const byName = new Map(complaints.map(([code, n]) => [complaintName(code), n]));
+    pair($("complaints"), stackedBars([...byName.keys()], ["n"], (g) => byName.get(g)),
          table(t("complaints.caption"), [[t("col.complaint"), false], [t("col.cases"), true]],
-               complaints.map(([c, n]) => [c, String(n)]), t("empty")));
+               complaints.map(([c, n]) => [complaintName(c), String(n)]), t("empty")));
 
     const minutes = (v) => (v === null ? "–" : String(v));
     pair($("waits"), stackedBars(f.waitingTimes.map((w) => w.unitName), ["median", "p90"],

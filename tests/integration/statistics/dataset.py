@@ -90,25 +90,25 @@ def write_dataset(conn: Connection, repo: ResourceRepository) -> None:
     w = CaseWriter(conn, repo)
     anna, erik = "PractitionerRole/anna-dig1", "PractitionerRole/erik-dig1"
     # Norr's own cases: six, counted.
-    w.case("t1", "2025-03-03T08:00", "within-24h", "sore-throat", "dig1",
+    w.case("t1", "2025-03-03T08:00", "within-24h", "complaint-sore-throat", "dig1",
            steps=(("2025-03-03T08:10", State.IN_PROGRESS, anna), ("2025-03-03T08:30", State.CLOSED, anna)))
-    w.case("t2", "2025-03-03T09:00", "urgent", "fever", "dig1",
+    w.case("t2", "2025-03-03T09:00", "urgent", "complaint-fever", "dig1",
            steps=(("2025-03-03T09:30", State.IN_PROGRESS, erik),))
     # Claimed after an hour, let go, claimed again: two claims, the wait is to the first.
-    w.case("t3", "2025-03-04T10:00", "within-24h", "sore-throat", "dig1",
+    w.case("t3", "2025-03-04T10:00", "within-24h", "complaint-sore-throat", "dig1",
            steps=(("2025-03-04T11:00", State.IN_PROGRESS, anna), ("2025-03-04T11:10", State.WAITING, "Organization/dig1"),
                   ("2025-03-04T11:20", State.IN_PROGRESS, erik)))
-    w.case("t4", "2025-03-04T12:00", "within-week", "cough", "vc01")  # still waiting
-    w.case("t5", "2025-03-04T13:00", "self-care", "cough", None)  # no unit; the patient lives in Norr
+    w.case("t4", "2025-03-04T12:00", "within-week", "complaint-cough", "vc01")  # still waiting
+    w.case("t5", "2025-03-04T13:00", "self-care", "complaint-cough", None)  # no unit; the patient lives in Norr
     # 23:30 UTC on 2 March is 00:30 on 3 March in Sweden: counted on the 3rd.
-    w.case("t8", "2025-03-02T23:30", "within-24h", "fever", "dig1",
+    w.case("t8", "2025-03-02T23:30", "within-24h", "complaint-fever", "dig1",
            steps=(("2025-03-02T23:50", State.IN_PROGRESS, anna),))
     # Not Norr's, or not in the days asked for.
-    w.case("t6", "2025-03-04T15:00", "emergency-112", "chest-pain", None, patient="nowhere")
-    w.case("t7", "2025-03-03T10:00", "within-24h", "fever", "vc02")
-    w.case("t9", "2025-03-05T23:30", "within-24h", "fever", "dig1")  # the 6th in Sweden
+    w.case("t6", "2025-03-04T15:00", "emergency-112", "complaint-chest-pain", None, patient="nowhere")
+    w.case("t7", "2025-03-03T10:00", "within-24h", "complaint-fever", "vc02")
+    w.case("t9", "2025-03-05T23:30", "within-24h", "complaint-fever", "dig1")  # the 6th in Sweden
     # Opened in Syd, moved to dig1 and claimed there after 40 minutes: a claim and a wait in
     # Norr, but one of Syd's cases.
-    w.case("t10", "2025-03-04T14:00", "within-24h", "fever", "vc02",
+    w.case("t10", "2025-03-04T14:00", "within-24h", "complaint-fever", "vc02",
            steps=(("2025-03-04T14:05", State.TRANSFERRED, "Organization/dig1"),
                   ("2025-03-04T14:40", State.IN_PROGRESS, erik)))

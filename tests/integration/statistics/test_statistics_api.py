@@ -24,6 +24,7 @@ from hub import database
 from hub.statistics import StatisticsApi
 from tests.conftest import hub_settings
 from tests.integration.statistics.dataset import NORR, SYD, at, write_dataset
+from triage.vocabulary import load_vocabulary
 
 NOW = at("2025-03-10T12:00")
 URL = f"/api/regions/{NORR}/statistics"
@@ -85,8 +86,15 @@ def test_statistics__counts_the_regions_own_cases_per_swedish_day(stats: StatsHu
         {"date": "2025-03-04", "disposition": "within-24h", "count": 1},
         {"date": "2025-03-04", "disposition": "within-week", "count": 1},
     ]
-    assert body["complaints"] == {"cough": 2, "fever": 2, "sore-throat": 2}
-    assert {"date": "2025-03-03", "complaint": "fever", "count": 2} in body["casesPerDayByComplaint"]
+    assert body["complaints"] == {"complaint-cough": 2, "complaint-fever": 2, "complaint-sore-throat": 2}
+    assert {"date": "2025-03-03", "complaint": "complaint-fever", "count": 2} in body["casesPerDayByComplaint"]
+
+
+def test_statistics__names_each_complaint_as_the_triage_does_in_both_languages(stats: StatsHub) -> None:
+    names = stats.get(ADMIN).json()["complaintNames"]
+    complaints = load_vocabulary().complaints
+    assert set(names) == {"complaint-cough", "complaint-fever", "complaint-sore-throat"}
+    assert names["complaint-fever"] == {"sv": complaints["complaint-fever"].sv, "en": complaints["complaint-fever"].en}
 
 
 def test_statistics__self_care_share_counts_cases_without_a_unit_by_the_patients_region(stats: StatsHub) -> None:
