@@ -179,6 +179,9 @@ def scenarios(pid: str, pnr: str) -> dict[str, tuple[str, str, dict[str, Any] | 
         "read Encounter by id": ("GET", f"Encounter/e{n}", None, 200),
         "search Encounter by subject": ("GET", f"Encounter?subject=Patient/{pid}", None, 200),
         "search Patient by identifier": ("GET", f"Patient?identifier={PERSONNUMMER_SYSTEM}|{pnr}", None, 200),
+        "search the unit's Tasks": ("GET", "Task?owner=Organization/dig1&status=ready&_count=50", None, 200),
+        "search Encounter, _include": ("GET", f"Encounter?subject=Patient/{pid}&_revinclude=Task:encounter"
+                                               "&_include=Encounter:patient", None, 200),
         "create Communication": ("POST", "Communication", message, 201),
     }
 

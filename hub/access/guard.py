@@ -21,6 +21,7 @@ import jsonpatch
 from sqlalchemy import Connection
 
 from cases.access import (
+    CLIENT_TYPES,
     STATELESS_OPERATIONS,
     Action,
     HubItself,
@@ -47,6 +48,7 @@ from hub.access.caller import Caller, TokenVerifier, client_address
 from hub.access.emergency import EmergencyAccess
 from hub.access.grants import GrantStore
 from hub.access.identities import check_identities
+from hub.access.ownership import stamp_owner
 from hub.access.ratelimit import TokenBuckets, retry_after
 from hub.access.resolve import CustodyRegister, DirectoryCache, build_view, row_visible
 from hub.access.settings import AccessSettings
@@ -115,6 +117,9 @@ class PdlGuard:
                           instance=route.res_id is not None, operation=route.operation,
                           case_operations=self.case_operations, log_review_right=self.settings.log_review_right)
         _enforce(ruling)
+        if (res_type in CLIENT_TYPES and isinstance(actor, RegionalSystem) and caller is not None
+                and action in (Action.CREATE, Action.UPDATE)):
+            self._own_write(req, route, caller, actor)
         if action in (Action.CREATE, Action.UPDATE) and res_type is not None and not isinstance(actor, HubItself):
             check_identities(res_type, req.body, self.clock().date())
         subject = _subject(req.body) if route.operation == "next-question" else None
@@ -133,7 +138,7 @@ class PdlGuard:
             req.query = _agent_identifier_as_altid(req.query)
         if route.res_id is not None:
             self._check_instance(conn, req, route, action, view)
-        elif action in (Action.CREATE, Action.UPDATE):
+        elif action in (Action.CREATE, Action.UPDATE) and res_type not in CLIENT_TYPES:
             checker = WriteChecker(conn, view, self.registry, self._visible, req.base_url or None)
             facts = checker.facts(res_type, Action.CREATE, req.body, None)
             _enforce(write_ruling(actor, res_type, Action.CREATE, facts))
@@ -188,7 +193,25 @@ class PdlGuard:
             return stored is not None and not stored.deleted
         return self._visible(conn, view, res_type, res_id)
 
+    def system_sees(self, conn: Connection, system: RegionalSystem, res_type: str, res_id: str) -> bool:
+        """Tell whether a regional system may see a live resource (for what its Subscriptions send)."""
+        view = build_view(conn, Caller(system), self.settings, self.register, self.grants, self.clock(),
+                          self.directory)
+        return self._visible(conn, view, res_type, res_id)
+
     # --- helpers ----------------------------------------------------------------------------
+
+    def _own_write(self, req: FhirRequest, route: Route, caller: Caller, system: RegionalSystem) -> None:
+        """Stamp a system's Subscription with its owner; its criteria must name a type it may read."""
+        if route.interaction == "patch":
+            raise Forbidden(f"Change a {route.res_type} with update (PUT), which keeps its owner; "
+                            "patch is not offered")
+        body = req.body if isinstance(req.body, dict) else {}
+        criteria = body.get("criteria")
+        wanted = criteria.strip().partition("?")[0] if isinstance(criteria, str) else ""
+        if wanted in R4_RESOURCE_TYPES and not caller.may_read(wanted):
+            raise Forbidden(f"The access token's scopes do not allow reading {wanted}, which the criteria select")
+        req.body = stamp_owner(req.body, system)
 
     def view(self, conn: Connection, caller: Caller) -> View:
         """Return the caller's View, resolving it on first use in the request."""
@@ -231,8 +254,8 @@ class PdlGuard:
         everything = view.reach(res_type) is Reach.EVERYTHING
         if not everything and not self._visible(conn, view, res_type, res_id):
             raise _not_known(req, route)
-        if action not in (Action.UPDATE, Action.DELETE):
-            return
+        if action not in (Action.UPDATE, Action.DELETE) or res_type in CLIENT_TYPES:
+            return  # a client's own resource: seeing it (its owner tag) is all a write needs
         stored = self.repo.read(conn, res_type, res_id)
         checker = WriteChecker(conn, view, self.registry, self._visible, req.base_url or None)
         if stored is None or stored.deleted:  # directory data only: hidden data was a 404 above

@@ -167,6 +167,7 @@ def build_view(conn: Connection, caller: Caller, settings: AccessSettings, regis
         units = directory.units(conn, region_id) if region_id else ()
         view.cases = view.writable = CaseScope([Arm(units)])
         view.region_orgs = (region_id,) if region_id else ()
+        view.client_id = actor.client_id
     return view
 
 

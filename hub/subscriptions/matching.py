@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from fhir_api.changes import Change
 from fhir_api.outcomes import BadRequest, Unprocessable
 from fhir_api.server import FhirServer
+from hub.access.ownership import subscriber_may_see
 from hub.outbox import enqueue
 from hub.subscriptions.spec import (
     COLLECTING,
@@ -92,7 +93,8 @@ class SubscriptionMatcher:
     def _selects(self, conn: Connection, spec: SubscriptionSpec, change: Change) -> bool:
         params: Sequence[tuple[str, str]] = [*spec.params, ("_id", change.res_id)]
         try:
-            return bool(self.server.matcher.ids(conn, spec.res_type, list(params)))
+            return bool(self.server.matcher.ids(conn, spec.res_type, list(params))) and subscriber_may_see(
+                self.server, conn, spec.id, change.res_type, change.res_id)  # never what the owner may not see
         except BadRequest:
             log.warning("Subscription/%s has criteria the hub cannot run", spec.id)
             return False

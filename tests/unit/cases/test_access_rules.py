@@ -181,6 +181,28 @@ def test_instance_operations__are_for_clinicians_and_systems_on_what_they_see_on
     assert verdict(NURSE, "Patient", Action.OPERATION, instance=True, operation="validate") is Verdict.VISIBLE
 
 
+def test_subscriptions__belong_to_the_regional_system_that_made_them() -> None:
+    assert kind_of("Subscription") is Kind.CLIENT
+    assert reach(SYSTEM, "Subscription") is Reach.OWN_CLIENT
+    assert not must_audit(SYSTEM, "Subscription", Action.CREATE)
+    for action in (Action.CREATE, Action.READ, Action.SEARCH, Action.UPDATE, Action.DELETE):
+        assert verdict(SYSTEM, "Subscription", action) is Verdict.VISIBLE
+    assert verdict(SYSTEM, "Subscription", Action.OPERATION, instance=True, operation="replay") is Verdict.VISIBLE
+    assert verdict(SYSTEM, "Subscription", Action.CREATE, scope_ok=False) is Verdict.FORBIDDEN
+    assert verdict(SYSTEM, "Subscription", Action.HISTORY) is Verdict.FORBIDDEN
+    assert verdict(SYSTEM, "Subscription", Action.CREATE, conditional=True) is Verdict.FORBIDDEN
+
+
+@pytest.mark.parametrize("person", [ANDERS, GUARDIAN, NURSE, REVIEWER], ids=["citizen", "guardian", "clinician",
+                                                                            "reviewer"])
+def test_subscriptions__are_closed_to_people_whatever_they_do(person: object) -> None:
+    assert reach(person, "Subscription") is Reach.NOTHING  # type: ignore[arg-type]
+    for action in (Action.CREATE, Action.READ, Action.SEARCH, Action.UPDATE, Action.DELETE):
+        assert verdict(person, "Subscription", action) is Verdict.FORBIDDEN
+    assert verdict(person, "Subscription", Action.OPERATION, instance=True, operation="replay") is Verdict.FORBIDDEN
+    assert verdict(None, "Subscription", Action.READ) is Verdict.LOGIN
+
+
 @pytest.mark.parametrize(("child", "limit", "day", "allowed"), [
     (LILLY, 13, TODAY, True),
     (TEO, 13, TODAY, False),
