@@ -65,6 +65,7 @@ export class CaseView {
       $("journal").replaceChildren();
       await Promise.all([this.loadPhotos(), this.loadSlots(), this.loadUnits()]).catch((err) => this.app.fail(err));
       $("case").hidden = false;
+      $("view-work").classList.add("with-case");
       $("case-heading").focus();
     }
     this.app.room.render();
@@ -75,6 +76,7 @@ export class CaseView {
     this.taskId = null;
     this.data = null;
     $("case").hidden = true;
+    $("view-work").classList.remove("with-case");
   }
 
   /** Read the case's resources again (after a step, or when the socket says it changed). */
