@@ -29,9 +29,9 @@ from fhir_api.searching import Searcher
 from fhir_api.server import FhirServer, Limits
 from fhir_api.store.repository import ResourceRepository
 from hub import database
+from hub.case_wiring import CASE_OPERATIONS, register_case_operations
 from hub.outbox import Outbox
 from hub.settings import Settings
-from hub.case_wiring import CASE_OPERATIONS, register_case_operations
 from hub.triage_wiring import register_triage
 from triage.errors import ProtocolError
 
@@ -174,13 +174,13 @@ def create_app(settings: Settings | None = None, *,
     mount_web(app, auth)  # the citizen pages and the clinician workspace under /web, as public SMART clients
     if settings.access_control:
         _guard(app, hub, settings, auth.tokens)
+    from hub.live import mount_live
+
+    mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets
     from hub.outbox.staff_api import StaffApi, operators_from
 
     app.router.routes.extend(StaffApi(hub.outbox, auth.tokens if settings.access_control else None,
                                       operators_from(settings.outbox_operators)).routes())
-    from hub.live import mount_live
-
-    mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets
     from hub.statistics import StatisticsApi
 
     app.router.routes.extend(StatisticsApi(hub.engine, auth.tokens if settings.access_control else None,

@@ -8,8 +8,8 @@ from sqlalchemy import create_engine
 # Tables outside the FHIR store join the same MetaData when their modules are imported.
 import adapters.idp.smart.one_time_sql
 import adapters.idp.tokens.refresh_sql  # noqa: F401
-import hub.access.grants  # noqa: F401
-import hub.case_queue  # noqa: F401
+import hub.access.grants
+import hub.case_queue
 import hub.outbox.table  # noqa: F401
 from fhir_api.store.schema import metadata
 
