@@ -205,7 +205,8 @@ def _rendered(finding: Finding) -> dict[str, Any]:
     }
     if finding.type == "choice":
         item["answerOption"] = [
-            {"valueCoding": {"system": FINDING_SYSTEM, "code": o.code, "display": o.sv}}
+            {"valueCoding": {"system": FINDING_SYSTEM, "code": o.code, "display": o.sv,
+                             "_display": translated(o.sv, o.en)}}
             for o in finding.options
         ]
     elif finding.type in ("integer", "decimal"):

@@ -107,8 +107,11 @@ export class Questions {
     if (item.type === "choice" || item.type === "boolean") {
       const options = item.type === "boolean"
         ? [{ label: this.app.t("q.yes"), value: { valueBoolean: true } }, { label: this.app.t("q.no"), value: { valueBoolean: false } }]
-        : (item.answerOption || []).map((o) => ({ label: o.valueCoding.display || o.valueCoding.code,
-                                                  value: { valueCoding: o.valueCoding } }));
+        : (item.answerOption || []).map((o) => {
+          const { system, code, display } = o.valueCoding;
+          return { label: translated(display, o.valueCoding._display, lang) || code,
+                   value: { valueCoding: { system, code, display } } };
+        });
       options.forEach((option, index) => {
         const label = document.createElement("label");
         label.className = "choice";

@@ -166,3 +166,6 @@ def test_questions__follow_the_language_the_citizen_chooses(citizen_page: Any, w
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("#q-legend").inner_text() == "What is your main problem?"
     assert page.get_by_role("button", name="Next").is_visible()
+    # The answer options too, from the translations the engine sends with them.
+    assert page.get_by_label("Abdominal pain", exact=True).count() == 1
+    assert page.get_by_label("Ont i magen", exact=True).count() == 0
