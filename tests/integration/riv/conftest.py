@@ -1,31 +1,9 @@
-"""A guarded hub (the access tests' world) with the journal view and booking operations wired in."""
+"""A guarded hub (the access tests' world) with the journal view operations wired in.
 
-from __future__ import annotations
+The journal view's tests need the same world as the booking tests, so they take the booking
+package's fixtures rather than a copy of them.
+"""
 
-from collections.abc import Iterator
-from typing import Any
+from tests.integration.booking.conftest import key_ring, triage_catalog, world_hub
 
-import pytest
-
-from adapters.idp.tokens import KeyRing
-from tests.integration.access.conftest import GuardedHub, make_hub
-
-
-@pytest.fixture(scope="session")
-def key_ring() -> KeyRing:
-    """One signing key for the session: generating keys is slow."""
-    return KeyRing.generate()
-
-
-@pytest.fixture(scope="session")
-def triage_catalog() -> Any:
-    """The triage catalog, loaded once."""
-    from triage.catalog import load_catalog
-
-    return load_catalog()
-
-
-@pytest.fixture
-def world_hub(database_url: str, key_ring: KeyRing, triage_catalog: Any) -> Iterator[GuardedHub]:
-    """A guarded hub with the world in it, on SQLite and then PostgreSQL; tests add their operations."""
-    yield from make_hub(database_url, key_ring, triage_catalog)
+__all__ = ["key_ring", "triage_catalog", "world_hub"]
