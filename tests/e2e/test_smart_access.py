@@ -10,19 +10,13 @@ https://hl7.org/fhir/smart-app-launch/backend-services.html
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -30,12 +24,19 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import ResourceNotFound
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
 
 from mappings.personnummer import luhn_check_digit
-from tests.conftest import BACKENDS, IN_CI, PG_URL
-from tests.e2e.conftest import REPO, _hub_env, _stop, _tail, _wait_until_healthy, free_port
+from tests.conftest import BACKENDS
+from tests.processes import (
+    assert_no_tracebacks,
+    authorization_code_token,
+    free_port,
+    hub_env,
+    migrate,
+    scratch_pg_database,
+    start_hub,
+    stop_process,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -88,26 +89,9 @@ def _clients_file(path: Path, keys: dict[str, ECKey]) -> Path:
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """Create a PostgreSQL database of this module's own (demo data goes in), migrated; drop it after."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"ingang_e2e_smart_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL not available: {str(exc).splitlines()[0]}")
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate = subprocess.run([sys.executable, "-m", "hub.cli", "db", "upgrade"], cwd=REPO, env=_hub_env(url),
-                                 capture_output=True, text=True, timeout=120)
-        assert migrate.returncode == 0, migrate.stderr
+    with scratch_pg_database("ingang_e2e_smart") as url:
+        migrate(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -116,30 +100,23 @@ def smart_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     workdir = tmp_path_factory.mktemp(f"e2e-smart-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite:///{workdir / 'hub.db'}"
-        migrate = subprocess.run([sys.executable, "-m", "hub.cli", "db", "upgrade"], cwd=REPO, env=_hub_env(url),
-                                 capture_output=True, text=True, timeout=120)
-        assert migrate.returncode == 0, migrate.stderr
+        migrate(url)
     else:
         url = request.getfixturevalue("pg_database")
     keys = {name: ECKey.generate_key("P-256", private=True, parameters={"kid": f"{name}-1"}) for name in ("norr", "syd")}
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {**_hub_env(url), "INGANG_ACCESS_CONTROL": "true", "INGANG_DEMO_DATA": "true",
-           "INGANG_BASE_URL": f"{base_url}/fhir",
-           "INGANG_CLIENTS_FILE": str(_clients_file(workdir / "clients.json", keys))}
+    env = hub_env(url, INGANG_ACCESS_CONTROL="true", INGANG_DEMO_DATA="true", INGANG_BASE_URL=f"{base_url}/fhir",
+                  INGANG_CLIENTS_FILE=str(_clients_file(workdir / "clients.json", keys)))
     log = workdir / "hub.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
-                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_hub(env, port, log)
     try:
-        _wait_until_healthy(proc, base_url, log)
         hub = SmartHub(base_url, keys, {})
         hub.ids = _make_cases(hub)
         yield hub
     finally:
-        _stop(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), _tail(log, 80)
+        stop_process(proc)
+    assert_no_tracebacks(log)
 
 
 def system_token(hub: SmartHub, region: str, scope: str = "system/*.cruds") -> str:
@@ -160,22 +137,7 @@ def system_token(hub: SmartHub, region: str, scope: str = "system/*.cruds") -> s
 
 def person_token(hub: SmartHub, client_id: str, principal: dict[str, Any], scope: str) -> dict[str, Any]:
     """Log a person in through /authorize and the dev login with PKCE; return the token response."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    with httpx.Client(base_url=hub.base_url, follow_redirects=False) as browser:
-        start = browser.get("/auth/authorize", params={
-            "response_type": "code", "client_id": client_id, "redirect_uri": APP_CB, "aud": hub.fhir_base,
-            "state": "s-1", "scope": scope, "code_challenge": challenge, "code_challenge_method": "S256"})
-        assert start.status_code == 302, start.text
-        back = browser.get("/auth/callback", params={"principal": json.dumps(principal)})
-        assert back.status_code == 302, back.text
-        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-        response = browser.post("/auth/token", data={"grant_type": "authorization_code", "code": code,
-                                                     "code_verifier": verifier, "redirect_uri": APP_CB,
-                                                     "client_id": client_id})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return authorization_code_token(hub.base_url, client_id, principal, scope, redirect_uri=APP_CB, aud=hub.fhir_base)
 
 
 def fhir(hub: SmartHub, token: str) -> SyncFHIRClient:

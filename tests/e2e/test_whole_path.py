@@ -12,29 +12,29 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.idp.smart import s256
 from adapters.idp.tokens import principal_to_claim
 from cases.principals import HSA_SYSTEM, Citizen, Clinician, Commission
-from tests.conftest import BACKENDS, IN_CI, PG_URL
-from tests.e2e.conftest import REPO, _hub_env, _stop, _wait_until_healthy, free_port
+from tests.conftest import BACKENDS
 from tests.fixtures.images import generate
+from tests.processes import (
+    assert_no_tracebacks,
+    authorization_code_token,
+    free_port,
+    hub_env,
+    scratch_pg_database,
+    start_hub,
+    stop_process,
+)
 from triage.evaluation import Vignette, answer_questions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -66,27 +66,13 @@ class GuardedHub:
         return f"{self.base_url}/fhir"
 
 
-def _database(backend: str, request: pytest.FixtureRequest, workdir: Path) -> Iterator[str]:
+@contextmanager
+def _database(backend: str, sqlite_path: Path) -> Iterator[str]:
     if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'hub.db'}"
+        yield f"sqlite:///{sqlite_path}"
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"ingang_path_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        reason = str(exc).splitlines()[0]
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(f"PostgreSQL not available: {reason}")
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_pg_database("ingang_path") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -94,46 +80,26 @@ def guarded_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Guar
     """Start `uvicorn hub.app:create_app --factory` with access control, demo data and two login clients."""
     clients = tmp_path / "clients.json"
     clients.write_text(json.dumps({"clients": CLIENTS}))
-    for database_url in _database(request.param, request, tmp_path):
+    with _database(request.param, tmp_path / "hub.db") as database_url:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        env = {**_hub_env(database_url), "INGANG_ACCESS_CONTROL": "true", "INGANG_DEMO_DATA": "true",
-               "INGANG_AUTO_MIGRATE": "true", "INGANG_CLIENTS_FILE": str(clients),
-               "INGANG_BASE_URL": f"{base_url}/fhir", "INGANG_OUTBOX_DISPATCHER": "off"}
+        env = hub_env(database_url, INGANG_ACCESS_CONTROL="true",
+                      INGANG_DEMO_DATA="true", INGANG_AUTO_MIGRATE="true", INGANG_CLIENTS_FILE=str(clients),
+                      INGANG_BASE_URL=f"{base_url}/fhir", INGANG_OUTBOX_DISPATCHER="off")
         log = tmp_path / "hub.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory",
-                                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_hub(env, port, log)
         try:
-            _wait_until_healthy(proc, base_url, log)
             yield GuardedHub(base_url)
         finally:
-            _stop(proc)
-        text = log.read_text(errors="replace")
-        assert "Traceback" not in text, f"the hub logged errors during the test:\n{text[-6000:]}"
+            stop_process(proc)
+        assert_no_tracebacks(log)
 
 
 def log_in(hub: GuardedHub, client_id: str, principal: Any, scope: str) -> str:
     """Log in as an app does (authorize, the dev IdP, the code for a token); return the access token."""
-    verifier = secrets.token_urlsafe(48)
-    with httpx.Client(base_url=hub.base_url, follow_redirects=False, timeout=30.0) as browser:
-        start = browser.get("/auth/authorize", params={
-            "response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "aud": hub.fhir,
-            "state": "s1", "scope": scope, "code_challenge": s256(verifier), "code_challenge_method": "S256"})
-        assert start.status_code == 302 and start.headers["location"].startswith(hub.base_url), start.headers
-        chosen = browser.get(start.headers["location"], params={"principal": json.dumps(principal_to_claim(principal))})
-        assert chosen.status_code == 302, chosen.text
-        back = browser.get(chosen.headers["location"])
-        assert back.status_code == 302 and back.headers["location"].startswith(CALLBACK), back.text
-        answer = parse_qs(urlsplit(back.headers["location"]).query)
-        assert "code" in answer, answer
-        code = answer["code"][0]
-        issued = browser.post("/auth/token", data={"grant_type": "authorization_code", "code": code,
-                                                   "code_verifier": verifier, "redirect_uri": CALLBACK,
-                                                   "client_id": client_id})
-    assert issued.status_code == 200, issued.text
-    token: str = issued.json()["access_token"]
+    issued = authorization_code_token(hub.base_url, client_id, principal_to_claim(principal), scope,
+                                      redirect_uri=CALLBACK, aud=hub.fhir)
+    token: str = issued["access_token"]
     return token
 
 

@@ -8,8 +8,6 @@ SOAP server checks every request the hub sends against the real XSDs.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +17,10 @@ import httpx
 import pytest
 
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, timeslot_to_riv
-from tests.e2e.conftest import REPO, _database, _hub_env, _stop, _wait_until_healthy, free_port
+from tests.e2e.conftest import database_for
 from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
 from tests.fixtures.soap_server.samples import care_contact, care_documentation
+from tests.processes import assert_no_tracebacks, free_port, hub_env, start_hub, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UNIT, PHYSIO, PNR = "SE2321000016-FYS1", "SE2321000016-P009", "191212121212"
@@ -50,19 +49,14 @@ booking:
     base_url: {soap_server.base_url}
     logical_address: {LOGICAL_ADDRESS}
 """, encoding="utf-8")
-    env = _hub_env(_database(request.param, request, tmp_path)) | {"INGANG_RIV_SERVICES_FILE": str(services)}
+    env = hub_env(database_for(request.param, request, tmp_path), INGANG_RIV_SERVICES_FILE=str(services))
     port, log = free_port(), tmp_path / "hub.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
-                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc = start_hub(env, port, log)
     try:
-        _wait_until_healthy(proc, base, log)
-        yield base + "/fhir"
+        yield f"http://127.0.0.1:{port}/fhir"
     finally:
-        _stop(proc)
-    assert "Traceback" not in log.read_text(errors="replace")
+        stop_process(proc)
+    assert_no_tracebacks(log)
 
 
 def create(client: httpx.Client, resource: dict[str, Any]) -> str:

@@ -10,62 +10,38 @@ transaction posted again changes nothing at B.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine
 
 from cases.hub_transfer import ORIGIN_SYSTEM, transfer_bundle
 from hub.app import Hub, build_hub
 from hub.settings import Settings
 from hub.transfer_peer import PeerClient, load_peer_hubs
 from hub.transfer_wiring import HubTransfers
-from tests.conftest import BACKENDS, IN_CI, PG_URL
-from tests.e2e.conftest import REPO, free_port
+from tests.conftest import BACKENDS
 from tests.integration.journal.case_world import seed_case
 from tests.integration.transfer.two_hubs import TARGET_HSA, write_configs
+from tests.processes import free_port, hub_env, scratch_pg_database, start_hub, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DEADLINE_S = 240.0  # a give-up bound for slow, shared machines, not a speed assertion
 
 
 def _env(database_url: str, base: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGANG_")}
-    env.update({"INGANG_DATABASE_URL": database_url, "INGANG_AUTO_MIGRATE": "false", "INGANG_LOG_LEVEL": "warning",
-                "INGANG_BASE_URL": f"{base}/fhir", "PYTHONPATH": str(REPO), **extra})
-    return env
+    return hub_env(database_url, INGANG_BASE_URL=f"{base}/fhir", **extra)
 
 
 def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start a hub and wait until it answers; start it again if its port was taken in the meantime."""
-    for _attempt in range(3):
-        with log.open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
-                                     "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + DEADLINE_S
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        if proc.poll() is None or "already in use" not in log.read_text(errors="replace"):
-            break
-        time.sleep(1.0)  # a short-lived outgoing connection held the port; it is free again soon
-    _stop(proc)
-    pytest.fail(f"a hub did not start on port {port}:\n{log.read_text(errors='replace')[-3000:]}")
+    """Start a hub and wait until it answers."""
+    return start_hub(env, port, log, timeout=DEADLINE_S)
 
 
 def _until(check: Any, what: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
@@ -83,16 +59,6 @@ def _until(check: Any, what: str, proc: subprocess.Popen[bytes], log: Path) -> A
     pytest.fail(f"gave up waiting for {what}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
 @pytest.fixture(params=BACKENDS)
 def a_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Return hub A's migrated database: a SQLite file, or a PostgreSQL database of its own."""
@@ -102,24 +68,9 @@ def a_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     from hub import database
 
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"ingang_e2e_transfer_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL not available: {str(exc).splitlines()[0]}")
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_pg_database("ingang_e2e_transfer") as url:
         database.upgrade(Settings(database_url=url))
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _hub_over(url: str, **overrides: Any) -> Hub:
@@ -167,8 +118,9 @@ def test_transfer__reaches_a_hub_that_comes_up_later_exactly_once(
             _until(attempts, "hub A to fail against the missing hub B at least twice", a, log)
         finally:
             outbox_rows.dispose()
-        b = _start(_env(b_url, b_base, INGANG_DEMO_DATA="true", INGANG_CLIENTS_FILE=str(b_clients),
-                        INGANG_PEER_HUBS_FILE=str(b_peers), INGANG_OUTBOX_DISPATCHER="off"), b_port, log)
+        b = _start(_env(b_url, b_base, INGANG_DEMO_DATA="true", INGANG_ACCESS_CONTROL="true",
+                        INGANG_CLIENTS_FILE=str(b_clients), INGANG_PEER_HUBS_FILE=str(b_peers),
+                        INGANG_OUTBOX_DISPATCHER="off"), b_port, log)
 
         def sent() -> str | None:
             task = httpx.get(f"{a_base}/fhir/Task/{case.task}", timeout=5).json()
@@ -202,7 +154,7 @@ def test_transfer__reaches_a_hub_that_comes_up_later_exactly_once(
         sender.engine.dispose()
         receiver.engine.dispose()
     finally:
-        _stop(a)
+        stop_process(a)
         if b is not None:
-            _stop(b)
+            stop_process(b)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]

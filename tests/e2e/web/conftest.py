@@ -11,30 +11,31 @@ https://playwright.dev/python/docs/api/class-browsertype#browser-type-launch
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import re
-import secrets
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
 
 from cases.principals import CARE_PURPOSE
 from hub.web_wiring import CLINICIAN_CLIENT_ID
-from tests.conftest import BACKENDS, IN_CI, PG_URL
-from tests.e2e.conftest import REPO, _hub_env, _stop, _tail, _wait_until_healthy, free_port
+from tests.conftest import BACKENDS, IN_CI
+from tests.processes import (
+    REPO,
+    assert_no_tracebacks,
+    authorization_code_token,
+    free_port,
+    hub_env,
+    migrate,
+    scratch_pg_database,
+    start_hub,
+    stop_process,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -65,55 +66,31 @@ class WebHub:
         return f"{self.base_url}{path}"
 
 
-def _pg_database(name: str) -> str:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL not available: {str(exc).splitlines()[0]}")
-    finally:
-        admin.dispose()
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_pg_database(name: str) -> None:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+@contextmanager
+def _database(backend: str, sqlite_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_path}"
+        return
+    with scratch_pg_database("ingang_e2e_web") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def web_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
     """Start the hub with access control, demo data and the dev login; stop it after the session."""
     workdir = tmp_path_factory.mktemp(f"web-{request.param}")
-    pg_name = f"ingang_e2e_web_{uuid.uuid4().hex[:8]}"
-    url = f"sqlite:///{workdir / 'hub.db'}" if request.param == "sqlite" else _pg_database(pg_name)
-    try:
-        migrate = subprocess.run([sys.executable, "-m", "hub.cli", "db", "upgrade"], cwd=REPO, env=_hub_env(url),
-                                 capture_output=True, text=True, timeout=120)
-        assert migrate.returncode == 0, migrate.stderr
+    with _database(request.param, workdir / "hub.db") as url:
+        migrate(url)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        env = {**_hub_env(url), "INGANG_ACCESS_CONTROL": "true", "INGANG_DEMO_DATA": "true",
-               "INGANG_BASE_URL": f"{base_url}/fhir"}
+        env = hub_env(url, INGANG_ACCESS_CONTROL="true", INGANG_DEMO_DATA="true", INGANG_BASE_URL=f"{base_url}/fhir")
         log = workdir / "hub.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory", "--host",
-                                     "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_hub(env, port, log)
         try:
-            _wait_until_healthy(proc, base_url, log)
             yield WebHub(request.param, base_url)
         finally:
-            _stop(proc)
-        assert "Traceback" not in log.read_text(errors="replace"), _tail(log, 80)
-    finally:
-        if request.param != "sqlite":
-            _drop_pg_database(pg_name)
+            stop_process(proc)
+        assert_no_tracebacks(log)
 
 
 @pytest.fixture(scope="session")
@@ -282,21 +259,7 @@ def clinician_principal(unit_hsa_id: str) -> dict[str, Any]:
 
 def clinician_token(hub: WebHub, principal: dict[str, Any]) -> str:
     """Log a clinician in as the workspace's public client would (PKCE, dev login); return the access token."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = hub.url("/web/clinician/")
-    with httpx.Client(base_url=hub.base_url, follow_redirects=False) as client:
-        start = client.get("/auth/authorize", params={
-            "response_type": "code", "client_id": CLINICIAN_CLIENT_ID, "redirect_uri": redirect_uri,
-            "aud": hub.url("/fhir"), "state": "s", "scope": "openid fhirUser user/*.cruds",
-            "code_challenge": challenge, "code_challenge_method": "S256"})
-        assert start.status_code == 302, start.text
-        back = client.get("/auth/callback", params={"principal": json.dumps(principal)})
-        assert back.status_code == 302, back.text
-        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-        answer = client.post("/auth/token", data={"grant_type": "authorization_code", "code": code,
-                                                  "code_verifier": verifier, "redirect_uri": redirect_uri,
-                                                  "client_id": CLINICIAN_CLIENT_ID})
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["access_token"]
+    issued = authorization_code_token(hub.base_url, CLINICIAN_CLIENT_ID, principal, "openid fhirUser user/*.cruds",
+                                      redirect_uri=hub.url("/web/clinician/"), aud=hub.url("/fhir"))
+    token: str = issued["access_token"]
     return token

@@ -26,7 +26,7 @@ from adapters.idp.tokens import Scopes
 from cases.principals import HSA_SYSTEM, PERSONNUMMER_SYSTEM, Citizen, Clinician, Commission, Principal
 from hub.app import create_app
 from tests.conftest import hub_settings
-from tests.e2e.conftest import free_port
+from tests.processes import free_port
 
 NORR, DIG1, VC01 = "SE2321000000-NORR", "SE2321000000-DIG1", "SE2321000000-VC01"
 ANDERS = Citizen("198112189876", "Anders", "Testsson")

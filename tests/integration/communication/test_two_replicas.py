@@ -31,9 +31,9 @@ from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
 from adapters.idp.tokens.keys import generate_private_jwk
 from hub.app import create_app
 from tests.conftest import IN_CI, _truncate, hub_settings
-from tests.e2e.conftest import REPO, START_TIMEOUT_S, _stop, free_port
 from tests.integration.cases.workflow_world import ANNA, ERIK, TOLVAN, WorkflowHub
 from tests.integration.communication.conftest import opened, quiet, recv_until
+from tests.processes import REPO, START_TIMEOUT_S, free_port, hub_env, stop_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.slow]
 REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,7 +96,7 @@ def _start_replica(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byt
             time.sleep(0.2)
         if proc.poll() is None or "already in use" not in log.read_text(errors="replace"):
             break
-    _stop(proc)
+    stop_process(proc)
     pytest.fail(f"a hub replica did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
@@ -109,11 +109,8 @@ def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
     world = WorkflowHub(TestClient(prepared))
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"keys": [generate_private_jwk()]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGANG_")}
-    env.update({"INGANG_DATABASE_URL": pg_database, "INGANG_DEMO_DATA": "false", "INGANG_AUTO_MIGRATE": "false",
-                "INGANG_ACCESS_CONTROL": "true", "INGANG_LIVE_BUS": "redis", "INGANG_LIVE_REDIS_URL": REDIS_URL,
-                "INGANG_TOKEN_KEYS_FILE": str(keys), "INGANG_BASE_URL": f"{BASE}/fhir",
-                "INGANG_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)})
+    env = hub_env(pg_database, INGANG_ACCESS_CONTROL="true", INGANG_LIVE_BUS="redis", INGANG_LIVE_REDIS_URL=REDIS_URL,
+                  INGANG_TOKEN_KEYS_FILE=str(keys), INGANG_BASE_URL=f"{BASE}/fhir")
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     logs = [tmp_path / f"replica-{n}.log" for n in range(2)]
@@ -125,7 +122,7 @@ def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
         yield Replicas(urls, keys, world)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
         prepared.state.hub.engine.dispose()
     for log in logs:
         text = log.read_text(errors="replace")

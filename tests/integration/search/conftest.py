@@ -6,45 +6,26 @@ Without a reachable PostgreSQL the PostgreSQL half is skipped locally and fails 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event
 
 from fhir_api.searchparams import SearchParamRegistry
 from fhir_api.store.schema import metadata
 from tests.integration.search.helpers import SearchDb
-
-PG_URL = os.environ.get("INGANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.processes import scratch_pg_database
 
 
 @pytest.fixture(scope="session")
 def search_pg_url() -> Iterator[str]:
     """Create a scratch PostgreSQL database with the schema, for this session."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"search_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        reason = str(exc).splitlines()[0]
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(f"PostgreSQL not available: {reason}")
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_pg_database("search_test") as url:
+        engine = create_engine(url)
+        metadata.create_all(engine)
+        engine.dispose()
+        yield url
 
 
 def _sqlite_engine(path: Path) -> Engine:
