@@ -1,9 +1,10 @@
 // The case's conversation, for the clinician: chat and video side by side over the encounter's
-// live socket (shared live.js and video.js). The clinician is the impolite side of the video
+// live socket (shared live.js, chat.js and video.js). The clinician is the impolite side of the video
 // negotiation, and may end the chat or open it again.
 // https://hl7.org/fhir/R4/communication.html , https://www.w3.org/TR/webrtc/
 
-import { EncounterSocket, chatText } from "/web/static/live.js";
+import { appendChatMessage, sendChatText } from "/web/static/chat.js";
+import { EncounterSocket } from "/web/static/live.js";
 import { VideoCall } from "/web/static/video.js";
 
 const $ = (id) => document.getElementById(id);
@@ -74,35 +75,13 @@ export class Conversation {
   }
 
   show(id, resource) {
-    if (this.messages.has(id)) return;
-    const { text, sender, sent } = chatText(resource);
-    const mine = sender === this.me;
-    const item = document.createElement("li");
-    item.className = mine ? "mine" : "theirs";
-    const meta = document.createElement("span");
-    meta.className = "meta";
-    const time = sent ? new Date(sent).toLocaleTimeString(this.app.strings.lang === "en" ? "en-GB" : "sv-SE",
-                                                          { hour: "2-digit", minute: "2-digit" }) : "";
-    meta.textContent = `${this.t(mine ? "chat.me" : "chat.patient")} ${time}`;
-    const body = document.createElement("span");
-    body.textContent = text;
-    item.append(meta, body);
-    $("chat-log").append(item);
-    item.scrollIntoView({ block: "nearest" });
-    this.messages.set(id, item);
-    if (!mine && this.socket) this.socket.send({ type: "read", id }).catch(() => {});
+    const shown = appendChatMessage($("chat-log"), this.messages, id, resource, {
+      me: this.me, lang: this.app.strings.lang, label: (mine) => this.t(mine ? "chat.me" : "chat.patient") });
+    if (shown && !shown.mine && this.socket) this.socket.send({ type: "read", id }).catch(() => {});
   }
 
   async send() {
-    const box = $("chat-text");
-    const text = box.value.trim();
-    if (!text || !this.socket) return;
-    try {
-      await this.socket.send({ type: "send", text });
-      box.value = "";
-    } catch (err) {
-      this.app.fail(err);
-    }
+    await sendChatText(this.socket, $("chat-text"), (err) => this.app.fail(err));
   }
 
   async toggleChat() {
