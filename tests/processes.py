@@ -1,7 +1,7 @@
 """Start and stop the server processes tests talk to: free ports, scratch databases, hubs, tokens.
 
 Why: the end-to-end suites and the test servers' harnesses each need a loopback port, a
-PostgreSQL database of their own, a hub started as an operator starts it (uvicorn with the app
+PostgreSQL database of their own (or the test Redis), a hub started as an operator starts it (uvicorn with the app
 factory, settings from INGANG_* variables) and a person's token from the hub's SMART login.
 Written once here, a fix to how a hub is started or stopped reaches every suite.
 https://hl7.org/fhir/smart-app-launch/app-launch.html
@@ -84,6 +84,21 @@ def scratch_pg_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> None:
+    """Skip the test when the test Redis does not answer (fail it in CI, where Redis must run)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
 
 
 def hub_env(database_url: str, **overrides: str) -> dict[str, str]:

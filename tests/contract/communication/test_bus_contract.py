@@ -8,7 +8,6 @@ never hear each other. Redis tests skip when no Redis answers, and fail in CI.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,21 +15,9 @@ from typing import Any
 import pytest
 
 from communication.bus import Bus, InProcessBus, Message, Subscription, SubscriptionLost
-from tests.conftest import IN_CI
+from tests.processes import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 Pair = Callable[[int], Awaitable[tuple[Bus, Bus]]]
-
-
-def _redis_available() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip(f"Redis not available: {exc}")
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -41,7 +28,7 @@ def make_pair(request: pytest.FixtureRequest) -> Pair:
             bus = InProcessBus(queue_size)
             return bus, bus
         return in_process
-    _redis_available()
+    require_redis()
     from hub.live.redis_bus import RedisBus
 
     prefix = f"ingang:test:{uuid.uuid4().hex}:"
@@ -178,7 +165,7 @@ def test_redis_bus__an_unreachable_redis_stops_start_up_without_showing_the_pass
 
 
 def test_redis_bus__a_dropped_connection_ends_subscriptions_and_the_bus_recovers() -> None:
-    _redis_available()
+    require_redis()
     import redis
 
     from hub.live.redis_bus import RedisBus

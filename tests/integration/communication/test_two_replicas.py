@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -30,27 +29,15 @@ from websockets.asyncio.client import connect
 from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
 from adapters.idp.tokens.keys import generate_private_jwk
 from hub.app import create_app
-from tests.conftest import IN_CI, _truncate, hub_settings
+from tests.conftest import _truncate, hub_settings
 from tests.integration.cases.workflow_world import ANNA, ERIK, TOLVAN, WorkflowHub
 from tests.integration.communication.conftest import opened, quiet, recv_until
-from tests.processes import REPO, START_TIMEOUT_S, free_port, hub_env, stop_process
+from tests.processes import REDIS_URL, REPO, START_TIMEOUT_S, free_port, hub_env, require_redis, stop_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.slow]
-REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BASE = "http://hub.test"
 MESSAGES = 30
 RACES = 4
-
-
-def _need_redis() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip(f"Redis not available: {exc}")
 
 
 class Replicas:
@@ -103,7 +90,7 @@ def _start_replica(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byt
 @pytest.fixture
 def replicas(pg_database: str, tmp_path: Path) -> Iterator[Replicas]:
     """Start two hub processes over a fresh PostgreSQL database with the demo directory."""
-    _need_redis()
+    require_redis()
     _truncate(pg_database)
     prepared = create_app(hub_settings(pg_database, access_control=True, demo_data=True))
     world = WorkflowHub(TestClient(prepared))
