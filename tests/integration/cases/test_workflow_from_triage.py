@@ -35,17 +35,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[WorkflowHub]:
 
 
 def triage(world: WorkflowHub) -> dict[str, Any]:
-    patient = f"Patient/{world.id_of('Patient', TOLVAN.person_id)}"
-    response: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
-                                "subject": {"reference": patient}}
-    for _ in range(60):
-        r = world.client.post("/fhir/Questionnaire/$next-question", headers=world.headers(TOLVAN), json=response)
-        assert r.status_code == 200, r.text
-        response = r.json()
-        if response["status"] == "completed":
-            return response
-        response, _ = answer_questions(response, COUGH)
-    raise AssertionError("triage did not complete")
+    return triage_as(world, TOLVAN, TOLVAN.person_id)
 
 
 def test_workflow__triage_to_waiting_room_to_claim_release_handover_close(world: WorkflowHub) -> None:
