@@ -23,7 +23,7 @@ from adapters.riv.soap import RivCaller, RivEndpoint
 from mappings.hsa import SWEDEN
 from mappings.riv_scheduling import SubjectOfCareInfo, Timeslot, timeslot_to_riv
 from tests.fixtures.soap_server import behaviour
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.fixtures.soap_server.samples import FACILITY, PATIENT, PHYSIO
 
 SHORT_TIMEOUT = 1.0
@@ -74,13 +74,6 @@ class WireSide:
 
     def slow_next(self, operation: str) -> None:
         self.server.script(operation, delay=SHORT_TIMEOUT * 3)
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 @pytest.fixture(params=["fake", "zeep"])

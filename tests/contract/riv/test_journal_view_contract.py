@@ -18,7 +18,7 @@ from adapters.riv.errors import RivBadAnswer, RivError, RivFault, RivTimeout, Ri
 from adapters.riv.soap import RivCaller, RivEndpoint
 from adapters.vis.riv_journal import FakeJournalView, JournalQuery, JournalView, ZeepJournalView
 from mappings.hsa import HSA_FHIR_SYSTEM, PERSONNUMMER_FHIR_SYSTEM
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.fixtures.soap_server.samples import (
     DOCTOR,
     OTHER_PATIENT,
@@ -67,13 +67,6 @@ class WireSide:
         behaviour = {"slow": {"delay": SHORT_TIMEOUT * 3}, "fault": {"fault": "Internt fel i källsystemet"},
                      "down": {"status": 503}}[outcome]
         self.server.script(operation, **behaviour)
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 @pytest.fixture(params=["fake", "zeep"])

@@ -18,20 +18,13 @@ import pytest
 
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, timeslot_to_riv
 from tests.e2e.conftest import database_for
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.fixtures.soap_server.samples import care_contact, care_documentation
 from tests.processes import assert_no_tracebacks, free_port, hub_env, start_hub, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UNIT, PHYSIO, PNR = "SE2321000016-FYS1", "SE2321000016-P009", "191212121212"
 START = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,4 +1,7 @@
-"""A guarded hub (the access tests' world) with the journal view and booking operations wired in."""
+"""A guarded hub (the access tests' world) with the journal view and booking operations wired in.
+
+The tests that talk RIV-TA get one local SOAP server process per module.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from typing import Any
 import pytest
 
 from adapters.idp.tokens import KeyRing
+from tests.fixtures.soap_server.harness import soap_server
 from tests.integration.access.conftest import GuardedHub, make_hub
+
+__all__ = ["key_ring", "soap_server", "triage_catalog", "world_hub"]
 
 
 @pytest.fixture(scope="session")

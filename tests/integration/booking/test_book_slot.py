@@ -8,7 +8,6 @@ booked once, whoever races for it; a booking system that refuses is heard with i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from hub.journal_view_wiring import RIV_CASE_OPERATIONS
 from mappings.hsa import HSA_FHIR_SYSTEM
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, timeslot_to_riv
 from tests.fixtures.soap_server import behaviour
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.integration.access.conftest import GuardedHub
 from tests.integration.access.world import ANDERS, ANNA, MARIA, VC01, ref
 
@@ -265,13 +264,6 @@ def test_book__two_clinicians_who_both_saw_the_slot_free_cannot_both_book_it(wor
     loser = next(a for a in answers if a["status"] == 409)
     assert "not free" not in loser["body"]["issue"][0]["diagnostics"]  # refused by the version check itself
     assert slot_status(world_hub, slot) == "busy"
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 def test_book__over_riv_ta_the_region_gets_a_valid_make_booking_and_cancel_booking(

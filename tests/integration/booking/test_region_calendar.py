@@ -6,11 +6,8 @@ the last test the zeep client against the local SOAP server). Anna books Anders 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from adapters.booking.fake import InMemoryBookingSystem
 from adapters.booking.port import BookingSystem
@@ -20,7 +17,7 @@ from hub.booking_region_wiring import register_region_booking
 from hub.booking_wiring import register_booking
 from hub.journal_view_wiring import RIV_CASE_OPERATIONS
 from mappings.riv_scheduling import BOOKING_ID_SYSTEM, Timeslot, timeslot_to_riv
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.integration.access.conftest import GuardedHub
 from tests.integration.access.world import ANDERS_PNR, ANNA, MARIA, VC01, ref
 from tests.integration.booking.test_book_slot import PHYSIO_HSA, TOMORROW, add_physio_times
@@ -92,13 +89,6 @@ def test_region_times__on_a_calendar_the_hub_keeps_itself_is_400(world_hub: Guar
     response = world_hub.client.get(TIMES, headers=world_hub.headers(ANNA))
     assert response.status_code == 400
     assert "Slot/<id>/$book" in response.json()["issue"][0]["diagnostics"]
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 def test_region_calendar__over_riv_ta_every_request_validates(world_hub: GuardedHub, soap_server: SoapServer) -> None:

@@ -4,6 +4,6 @@ The journal view's tests need the same world as the booking tests, so they take 
 package's fixtures rather than a copy of them.
 """
 
-from tests.integration.booking.conftest import key_ring, triage_catalog, world_hub
+from tests.integration.booking.conftest import key_ring, soap_server, triage_catalog, world_hub
 
-__all__ = ["key_ring", "triage_catalog", "world_hub"]
+__all__ = ["key_ring", "soap_server", "triage_catalog", "world_hub"]

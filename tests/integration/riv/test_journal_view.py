@@ -7,16 +7,13 @@ client against the local SOAP server process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from adapters.riv.errors import RivFault, RivTimeout
 from adapters.riv.soap import RivCaller, RivEndpoint
 from adapters.vis.riv_journal import FakeJournalView, JournalView, ZeepJournalView
 from hub.journal_view_wiring import RIV_CASE_OPERATIONS, register_journal_view
-from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer, running_soap_server
+from tests.fixtures.soap_server.harness import LOGICAL_ADDRESS, SoapServer
 from tests.fixtures.soap_server.samples import care_contact, care_documentation
 from tests.integration.access.conftest import GuardedHub
 from tests.integration.access.world import ANDERS, ANDERS_PNR, ANNA, MARIA
@@ -95,13 +92,6 @@ def test_journal__a_bad_date_is_a_400_naming_the_parameter(world_hub: GuardedHub
     response = world_hub.client.get(JOURNAL + "?start=yesterday", headers=world_hub.headers(ANNA))
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["start"]
-
-
-@pytest.fixture(scope="module")
-def soap_server() -> Iterator[SoapServer]:
-    """Start one local SOAP server process for this module."""
-    with running_soap_server() as server:
-        yield server
 
 
 def test_journal__over_riv_ta_a_slow_source_shows_as_a_timeout(world_hub: GuardedHub,
