@@ -12,7 +12,7 @@ from adapters.idp.oidc.login_backend import OidcLoginBackend, clinician_claims_r
 from adapters.idp.smart import DevLoginBackend, LoginFailed, LoginRequest
 from hub.auth.logins import close_login_backends, login_backends_from_env, login_variables
 from tests.fixtures.bankid.certs import make_pki
-from tests.integration.idp.op_process import free_port
+from tests.processes import free_port
 
 from .conftest import HUB, region_environment
 

@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from adapters.idp.oidc import OidcRelyingParty, OidcSettings, VerifiedLogin
+from tests.processes import free_port
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "oidc-provider"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -56,13 +56,6 @@ def install_provider(npm: str) -> None:
                               text=True, timeout=600, check=False)
         if done.returncode != 0:
             pytest.fail(f"npm ci for the test OpenID provider failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-
-
-def free_port() -> int:
-    """Return a TCP port on the loopback interface that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def private_key_set(kid: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.integration.outbox.processes import free_port
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
