@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from communication.bus import Bus, InProcessBus, Message, Subscription, SubscriptionLost
+from tests.aio import run_in_own_loop
 from tests.processes import REDIS_URL, require_redis
 
 Pair = Callable[[int], Awaitable[tuple[Bus, Bus]]]
@@ -69,7 +70,7 @@ def run(make_pair: Pair, body: Callable[[Bus, Bus], Awaitable[None]], queue_size
         finally:
             await first.close()
             await second.close()
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_bus__a_subscriber_gets_what_is_published_after_it_subscribed_in_order(make_pair: Pair) -> None:
@@ -151,7 +152,7 @@ def test_in_process_bus__publishing_from_another_thread_reaches_the_loop() -> No
         async with bus.subscribe("encounter/e1") as sub:
             await asyncio.to_thread(lambda: [bus.publish_threadsafe("encounter/e1", {"n": n}) for n in range(3)])
             return await _take(sub, 3)
-    assert [m["n"] for m in asyncio.run(main())] == [0, 1, 2]
+    assert [m["n"] for m in run_in_own_loop(main())] == [0, 1, 2]
 
 
 def test_redis_bus__an_unreachable_redis_stops_start_up_without_showing_the_password() -> None:
@@ -159,9 +160,9 @@ def test_redis_bus__an_unreachable_redis_stops_start_up_without_showing_the_pass
 
     bus = RedisBus("redis://:hemligt@127.0.0.1:1/0")
     with pytest.raises(RuntimeError) as failed:
-        asyncio.run(bus.start())
+        run_in_own_loop(bus.start())
     assert "INGANG_LIVE_REDIS_URL" in str(failed.value) and "hemligt" not in str(failed.value)
-    asyncio.run(bus.close())
+    run_in_own_loop(bus.close())
 
 
 def test_redis_bus__a_dropped_connection_ends_subscriptions_and_the_bus_recovers() -> None:
@@ -201,4 +202,4 @@ def test_redis_bus__a_dropped_connection_ends_subscriptions_and_the_bus_recovers
         finally:
             await bus.close()
             await sender.close()
-    assert [m["n"] for m in asyncio.run(main())] == [1]
+    assert [m["n"] for m in run_in_own_loop(main())] == [1]

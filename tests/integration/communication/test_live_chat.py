@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from cases.principals import Guardian
 from communication.chat import READ_EXTENSION
+from tests.aio import run_in_own_loop
 from tests.integration.communication.conftest import (
     ANDERS,
     ANNA,
@@ -38,22 +39,22 @@ async def _closed_with(hub: LiveHub, principal: Any, **query: Any) -> tuple[int,
 
 
 def test_join__without_a_token_is_closed_with_4401(live: LiveHub) -> None:
-    code, reason = asyncio.run(_closed_with(live, None))
+    code, reason = run_in_own_loop(_closed_with(live, None))
     assert code == 4401 and "access token" in reason
 
 
 def test_join__a_citizen_without_this_case_is_told_it_does_not_exist(live: LiveHub) -> None:
-    code, _reason = asyncio.run(_closed_with(live, TOLVAN))
+    code, _reason = run_in_own_loop(_closed_with(live, TOLVAN))
     assert code == 4404
 
 
 def test_join__a_colleague_who_has_not_claimed_the_case_is_refused(live: LiveHub) -> None:
-    code, reason = asyncio.run(_closed_with(live, BERTIL))
+    code, reason = run_in_own_loop(_closed_with(live, BERTIL))
     assert code == 4403 and "claimed" in reason
 
 
 def test_join__a_bad_since_is_refused(live: LiveHub) -> None:
-    code, _reason = asyncio.run(_closed_with(live, ANDERS, since="yesterday"))
+    code, _reason = run_in_own_loop(_closed_with(live, ANDERS, since="yesterday"))
     assert code == 4400
 
 
@@ -63,7 +64,7 @@ def test_join__the_hello_names_both_parties_and_the_ice_servers(live: LiveHub) -
             hello, replayed = await opened(ws)
             assert replayed["seq"] == 0
             return hello
-    hello = asyncio.run(main())
+    hello = run_in_own_loop(main())
     assert (hello["role"], hello["me"], hello["other"]) == ("clinician", "PractitionerRole/anna-dig1",
                                                             "Patient/anders")
     assert hello["chat"] == {"open": True, "reason": None}
@@ -76,7 +77,7 @@ def test_join__the_token_may_come_as_the_bearer_subprotocol(live: LiveHub) -> No
         async with live.connect(None, subprotocols=["bearer", live.token(ANDERS)]) as ws:
             hello, _ = await opened(ws)
             return ws.subprotocol, hello["role"]
-    assert asyncio.run(main()) == ("bearer", "citizen")
+    assert run_in_own_loop(main()) == ("bearer", "citizen")
 
 
 def test_join__a_guardian_talks_for_their_child_as_themselves(live: LiveHub) -> None:
@@ -87,14 +88,14 @@ def test_join__a_guardian_talks_for_their_child_as_themselves(live: LiveHub) -> 
             await opened(clinician)
             await guardian.send('{"type": "send", "text": "Lilly har feber."}')
             return hello, await recv_until(clinician, "message")
-    hello, message = asyncio.run(main())
+    hello, message = run_in_own_loop(main())
     assert (hello["role"], hello["me"]) == ("citizen", "Patient/anders")
     assert message["resource"]["subject"] == {"reference": "Patient/lilly"}
     assert message["resource"]["sender"] == {"reference": "Patient/anders"}
 
 
 def test_join__a_citizen_who_is_not_the_childs_guardian_is_told_it_does_not_exist(live: LiveHub) -> None:
-    code, _reason = asyncio.run(_closed_with(live, TOLVAN, path="/live/encounters/enc-lilly"))
+    code, _reason = run_in_own_loop(_closed_with(live, TOLVAN, path="/live/encounters/enc-lilly"))
     assert code == 4404
 
 
@@ -111,7 +112,7 @@ def test_join__a_socket_whose_token_expired_is_closed_at_its_next_action(live: L
                     await recv(ws)
         assert closed.value.rcvd is not None
         return closed.value.rcvd.code, closed.value.rcvd.reason
-    code, reason = asyncio.run(main())
+    code, reason = run_in_own_loop(main())
     assert code == 4401 and "expired" in reason
 
 
@@ -129,7 +130,7 @@ def test_chat__each_party_gets_the_others_message_live_and_it_is_stored(live: Li
             while (back := await recv_until(clinician, "message"))["resource"]["sender"] != got_sender:
                 pass  # the clinician's own message comes back too, as the citizen's will
             return got, back
-    to_citizen, to_clinician = asyncio.run(main())
+    to_citizen, to_clinician = run_in_own_loop(main())
     assert to_citizen["resource"]["sender"] == {"reference": "PractitionerRole/anna-dig1"}
     assert to_citizen["resource"]["payload"] == [{"contentString": "Hej Anders, hur mår du?"}]
     assert to_clinician["resource"]["sender"] == {"reference": "Patient/anders"}
@@ -146,7 +147,7 @@ def test_chat__an_empty_message_gets_an_error_and_nothing_is_stored(live: LiveHu
             await opened(ws)
             await ws.send('{"type": "send", "text": "   ", "ref": 7}')
             return await recv_until(ws, "error")
-    error = asyncio.run(main())
+    error = run_in_own_loop(main())
     assert error["status"] == 400 and error["ref"] == 7 and "text" in error["message"]
     bundle = httpx.get(f"{live.base_url}/fhir/Communication", headers=live.headers(ANNA)).json()
     assert bundle.get("total", len(bundle.get("entry", []))) == 0
@@ -164,7 +165,7 @@ def test_receipts__delivery_and_reading_are_stored_and_pushed_to_the_sender(live
             await citizen.send(f'{{"type": "read", "id": "{message["id"]}"}}')
             read = await recv_until(clinician, "receipt")
             return delivered, read
-    delivered, read = asyncio.run(main())
+    delivered, read = run_in_own_loop(main())
     assert delivered["resource"]["received"] and "extension" not in delivered["resource"]
     assert [e["url"] for e in read["resource"]["extension"]] == [READ_EXTENSION]
     assert read["seq"] > delivered["seq"]
@@ -181,7 +182,7 @@ def test_receipts__a_sender_cannot_mark_their_own_message_read(live: LiveHub) ->
             ack = await recv_until(clinician, "ack")
             await clinician.send(f'{{"type": "read", "id": "{ack["id"]}"}}')
             return await recv_until(clinician, "error")
-    assert asyncio.run(main())["status"] == 403
+    assert run_in_own_loop(main())["status"] == 403
 
 
 def test_resume__reconnecting_with_since_replays_only_what_was_missed_then_goes_live(live: LiveHub) -> None:
@@ -204,7 +205,7 @@ def test_resume__reconnecting_with_since_replays_only_what_was_missed_then_goes_
                 live_text = [(await recv_until(citizen, "message"))["resource"]["payload"][0]["contentString"]]
                 await quiet(citizen)
                 return replayed, live_text
-    replayed, live_text = asyncio.run(main())
+    replayed, live_text = run_in_own_loop(main())
     assert replayed == ["två", "tre"]
     assert live_text == ["fyra"]
 
@@ -223,7 +224,7 @@ def test_end_chat__the_citizen_cannot_write_after_the_clinician_ends_it(live: Li
             refused = await recv_until(citizen, "error")
             await quiet(clinician)  # nothing refused is stored, so nothing is pushed
             return refused_step, ended, refused
-    refused_step, ended, refused = asyncio.run(main())
+    refused_step, ended, refused = run_in_own_loop(main())
     assert refused_step["status"] == 403
     assert ended["resource"]["sender"] == {"reference": "PractitionerRole/anna-dig1"}
     assert refused["status"] == 409 and "ended" in refused["message"]
@@ -247,7 +248,7 @@ def test_end_chat__opening_it_again_lets_the_citizen_write(live: LiveHub) -> Non
             await recv_until(citizen, "chat-opened")
             await citizen.send('{"type": "send", "text": "Tack!"}')
             return await recv_until(citizen, "message")
-    assert asyncio.run(main())["resource"]["payload"][0]["contentString"] == "Tack!"
+    assert run_in_own_loop(main())["resource"]["payload"][0]["contentString"] == "Tack!"
 
 
 def test_closed_case__a_citizen_cannot_write_over_rest_into_a_finished_encounter(live: LiveHub) -> None:

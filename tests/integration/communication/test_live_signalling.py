@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 from websockets.exceptions import ConnectionClosed
 
+from tests.aio import run_in_own_loop
 from tests.integration.communication.conftest import (
     ANDERS,
     ANNA,
@@ -50,7 +50,7 @@ def test_signalling__offer_answer_and_candidates_reach_only_the_other_party(live
             await quiet(citizen)  # none of the citizen's own signalling came back to them
             await quiet(clinician)
             return at_citizen, at_clinician
-    at_citizen, at_clinician = asyncio.run(main())
+    at_citizen, at_clinician = run_in_own_loop(main())
     assert at_citizen[0] == {"type": "offer", "from": "clinician", "call": "c1", "sdp": "v=0 offer"}
     assert at_citizen[1] == {"type": "hang-up", "from": "clinician", "call": "c1"}
     assert at_clinician[0]["sdp"] == "v=0 answer" and at_clinician[0]["from"] == "citizen"
@@ -71,7 +71,7 @@ def test_signalling__a_malformed_offer_is_refused_and_not_relayed(live: LiveHub)
             error = await recv_until(clinician, "error")
             await quiet(citizen)
             return error
-    error = asyncio.run(main())
+    error = run_in_own_loop(main())
     assert error["status"] == 400 and error["ref"] == "x" and "sdp" in error["message"]
 
 
@@ -83,7 +83,7 @@ def test_waiting_room__clinicians_of_the_unit_see_case_changes_live(live: LiveHu
             task["status"], task["owner"] = "ready", {"reference": "Organization/dig1"}
             assert live.put(task).status_code == 200
             return await recv_until(room, "task")
-    event = asyncio.run(main())
+    event = run_in_own_loop(main())
     assert (event["id"], event["status"], event["owner"], event["encounter"]) == (
         "task", "ready", "Organization/dig1", "enc")
     assert "for" not in event  # ids and states only; details are read (and audited) over FHIR
@@ -98,7 +98,7 @@ def test_waiting_room__another_units_clinician_is_refused(live: LiveHub) -> None
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None
                 return closed.rcvd.code, closed.rcvd.reason
-    code, reason = asyncio.run(main())
+    code, reason = run_in_own_loop(main())
     assert code == 4403 and "unit" in reason
 
 
@@ -115,7 +115,7 @@ def test_release__the_clinician_who_no_longer_holds_the_case_is_disconnected(liv
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None
                 return closed.rcvd.code
-    assert asyncio.run(main()) == 4403
+    assert run_in_own_loop(main()) == 4403
 
 
 def test_config__gives_time_limited_turn_credentials_by_the_turn_rest_convention(live: LiveHub) -> None:

@@ -29,6 +29,7 @@ from websockets.asyncio.client import connect
 from adapters.idp.tokens import AccessTokens, KeyRing, Scopes
 from adapters.idp.tokens.keys import generate_private_jwk
 from hub.app import create_app
+from tests.aio import run_in_own_loop
 from tests.conftest import _truncate, hub_settings
 from tests.integration.cases.workflow_world import ANNA, ERIK, TOLVAN, WorkflowHub
 from tests.integration.communication.conftest import opened, quiet, recv_until
@@ -139,7 +140,7 @@ def test_two_replicas__a_citizen_on_one_gets_every_message_sent_through_the_othe
             while (frame := json.loads(await asyncio.wait_for(again.recv(), 10)))["type"] != "replayed":
                 replayed.append(frame["resource"]["payload"][0]["contentString"])
         return got, replayed
-    got, replayed = asyncio.run(main())
+    got, replayed = run_in_own_loop(main())
     assert got == texts
     assert replayed == texts
 
