@@ -86,6 +86,16 @@ def scratch_pg_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def backend_database(backend: str, sqlite_path: Path, pg_prefix: str) -> Iterator[str]:
+    """Yield an empty database's URL for a backend: a SQLite file at sqlite_path, or a scratch PostgreSQL one."""
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_path}"
+        return
+    with scratch_pg_database(pg_prefix) as url:
+        yield url
+
+
 REDIS_URL = os.environ.get("INGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

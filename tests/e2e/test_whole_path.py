@@ -29,9 +29,9 @@ from tests.fixtures.images import generate
 from tests.processes import (
     assert_no_tracebacks,
     authorization_code_token,
+    backend_database,
     free_port,
     hub_env,
-    scratch_pg_database,
     start_hub,
     stop_process,
 )
@@ -66,21 +66,12 @@ class GuardedHub:
         return f"{self.base_url}/fhir"
 
 
-@contextmanager
-def _database(backend: str, sqlite_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{sqlite_path}"
-        return
-    with scratch_pg_database("ingang_path") as url:
-        yield url
-
-
 @pytest.fixture(params=BACKENDS)
 def guarded_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GuardedHub]:
     """Start `uvicorn hub.app:create_app --factory` with access control, demo data and two login clients."""
     clients = tmp_path / "clients.json"
     clients.write_text(json.dumps({"clients": CLIENTS}))
-    with _database(request.param, tmp_path / "hub.db") as database_url:
+    with backend_database(request.param, tmp_path / "hub.db", "ingang_path") as database_url:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         env = hub_env(database_url, INGANG_ACCESS_CONTROL="true",

@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from tests.processes import (
     REPO,
     assert_no_tracebacks,
     authorization_code_token,
+    backend_database,
     free_port,
     hub_env,
     migrate,
-    scratch_pg_database,
     start_hub,
     stop_process,
 )
@@ -66,20 +65,11 @@ class WebHub:
         return f"{self.base_url}{path}"
 
 
-@contextmanager
-def _database(backend: str, sqlite_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{sqlite_path}"
-        return
-    with scratch_pg_database("ingang_e2e_web") as url:
-        yield url
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def web_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
     """Start the hub with access control, demo data and the dev login; stop it after the session."""
     workdir = tmp_path_factory.mktemp(f"web-{request.param}")
-    with _database(request.param, workdir / "hub.db") as url:
+    with backend_database(request.param, workdir / "hub.db", "ingang_e2e_web") as url:
         migrate(url)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
