@@ -231,7 +231,10 @@ export class CaseView {
     const list = $("bookings-list");
     list.replaceChildren();
     const locale = this.app.strings.lang === "en" ? "en-GB" : "sv-SE";
-    for (const appointment of appointments.filter((a) => a.status === "booked")) {
+    // Soonest first: the next time is the one the citizen needs to see.
+    const booked = appointments.filter((a) => a.status === "booked")
+      .sort((a, b) => new Date(a.start) - new Date(b.start));
+    for (const appointment of booked) {
       const item = document.createElement("li");
       // The unit is in Sweden: its times are Swedish times, wherever the phone happens to be.
       const when = new Date(appointment.start).toLocaleString(locale, { dateStyle: "full", timeStyle: "short",
