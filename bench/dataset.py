@@ -91,15 +91,6 @@ def transaction_body(entries: int = 100) -> bytes:
     return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": items})
 
 
-def _stamped(resource: dict[str, Any], when: datetime) -> dict[str, Any]:
-    """Return the resource as the repository stores version 1 of it: id and meta first."""
-    from fhir_api.store.repository import instant
-
-    meta = {"versionId": "1", "lastUpdated": instant(when)}
-    return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta,
-            **{k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}}
-
-
 def _copy(cursor: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     """COPY rows into a table; a column a row leaves out gets the column's default."""
     columns = [c for c in table.columns if any(c.name in r for r in rows[:50])]
@@ -108,6 +99,39 @@ def _copy(cursor: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row.get(c.name, defaults[c.name]) for c in columns])
+
+
+def copy_resources(cursor: Any, batch: list[dict[str, Any]], when: datetime, registry: Any) -> None:
+    """COPY stamped resources in as the repository stores them: row, version 1 and index rows."""
+    from fhir_api.indexing import index_rows
+    from fhir_api.store.schema import INDEX_TABLES, resource_versions, resources
+
+    cursor.execute("SELECT nextval(pg_get_serial_sequence('resources', 'rid')) FROM generate_series(1, %s)",
+                   (len(batch),))
+    rids = [row[0] for row in cursor.fetchall()]
+    current, versions = [], []
+    by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
+    for rid, r in zip(rids, batch, strict=True):
+        row = {"rid": rid, "res_type": r["resourceType"], "res_id": r["id"], "version_id": 1,
+               "last_updated": when, "content": orjson.dumps(r).decode()}
+        current.append({**row, "deleted": False})
+        versions.append({**row, "method": "create"})
+        for kind, rows in index_rows(r, registry).items():
+            by_kind[kind].extend({**x, "rid": rid, "res_type": r["resourceType"]} for x in rows)
+    _copy(cursor, resources, current)
+    _copy(cursor, resource_versions, versions)
+    for kind, rows in by_kind.items():
+        if rows:
+            _copy(cursor, INDEX_TABLES[kind], rows)
+
+
+def stamped(resource: dict[str, Any], when: datetime) -> dict[str, Any]:
+    """Return the resource as the repository stores version 1 of it: id and meta first."""
+    from fhir_api.store.repository import instant
+
+    meta = {"versionId": "1", "lastUpdated": instant(when)}
+    return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta,
+            **{k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}}
 
 
 def _load_range(database_url: str, start: int, stop: int) -> int:
@@ -120,35 +144,16 @@ def _load_range(database_url: str, start: int, stop: int) -> int:
     """
     from sqlalchemy import create_engine
 
-    from fhir_api.indexing import index_rows
     from fhir_api.searchparams import SearchParamRegistry
     from fhir_api.store.repository import utcnow
-    from fhir_api.store.schema import INDEX_TABLES, resource_versions, resources
 
     registry = SearchParamRegistry.load()
     engine = create_engine(database_url)
     for first in range(start, stop, BATCH):
         when = utcnow()
-        batch = [_stamped(resource_at(k), when) for k in range(first, min(first + BATCH, stop))]
+        batch = [stamped(resource_at(k), when) for k in range(first, min(first + BATCH, stop))]
         with engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('resources', 'rid')) "
-                           "FROM generate_series(1, %s)", (len(batch),))
-            rids = [row[0] for row in cursor.fetchall()]
-            current, versions = [], []
-            by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
-            for rid, r in zip(rids, batch, strict=True):
-                row = {"rid": rid, "res_type": r["resourceType"], "res_id": r["id"], "version_id": 1,
-                       "last_updated": when, "content": orjson.dumps(r).decode()}
-                current.append({**row, "deleted": False})
-                versions.append({**row, "method": "create"})
-                for kind, rows in index_rows(r, registry).items():
-                    by_kind[kind].extend({**x, "rid": rid, "res_type": r["resourceType"]} for x in rows)
-            _copy(cursor, resources, current)
-            _copy(cursor, resource_versions, versions)
-            for kind, rows in by_kind.items():
-                if rows:
-                    _copy(cursor, INDEX_TABLES[kind], rows)
+            copy_resources(conn.connection.driver_connection.cursor(), batch, when, registry)  # type: ignore[union-attr]
     engine.dispose()
     return stop - start
 

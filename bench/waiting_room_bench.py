@@ -24,10 +24,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import create_engine, make_url
 
-from bench.dataset import _copy
+from bench.dataset import _copy, copy_resources, stamped
 from cases.intake import CASE_STATE_SYSTEM, COMPETENCE_SYSTEM
 from cases.lifecycle import State, put_task_in
 from cases.principals import HSA_SYSTEM, PERSONNUMMER_SYSTEM, Clinician, Commission
@@ -79,8 +78,7 @@ def load(url: str, cases: int) -> None:
     """Write the directory through the repository, then the cases with COPY, as the hub would store them."""
     from fhir_api.indexing import index_rows
     from fhir_api.searchparams import SearchParamRegistry
-    from fhir_api.store.repository import ResourceRepository, instant, utcnow
-    from fhir_api.store.schema import INDEX_TABLES, resource_versions, resources
+    from fhir_api.store.repository import ResourceRepository, utcnow
     from hub.case_queue import case_queue
 
     registry = SearchParamRegistry.load()
@@ -109,26 +107,7 @@ def load(url: str, cases: int) -> None:
                 queue.append({**row.__dict__, "claimed_at": claimed, "waiting": claimed is None})
         with engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('resources', 'rid')) FROM generate_series(1, %s)",
-                           (len(batch),))
-            rids = [row[0] for row in cursor.fetchall()]
-            current, versions = [], []
-            by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
-            for rid, r in zip(rids, batch, strict=True):
-                r = {"resourceType": r["resourceType"], "id": r["id"],
-                     "meta": {"versionId": "1", "lastUpdated": instant(when)},
-                     **{k: v for k, v in r.items() if k not in ("resourceType", "id", "meta")}}
-                stored = {"rid": rid, "res_type": r["resourceType"], "res_id": r["id"], "version_id": 1,
-                          "last_updated": when, "content": orjson.dumps(r).decode()}
-                current.append({**stored, "deleted": False})
-                versions.append({**stored, "method": "create"})
-                for kind, rows in index_rows(r, registry).items():
-                    by_kind[kind].extend({**x, "rid": rid, "res_type": r["resourceType"]} for x in rows)
-            _copy(cursor, resources, current)
-            _copy(cursor, resource_versions, versions)
-            for kind, rows in by_kind.items():
-                if rows:
-                    _copy(cursor, INDEX_TABLES[kind], rows)
+            copy_resources(cursor, [stamped(r, when) for r in batch], when, registry)
             _copy(cursor, case_queue, queue)
         done = min(first + BATCH, cases)
         if done % 20000 == 0 or done == cases:
