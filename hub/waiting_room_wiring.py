@@ -1,11 +1,12 @@
 """Show a unit's waiting room to its staff, and a waiting citizen their place in it.
 
 `Organization/{id}/$waiting-room` is a searchset Bundle of the unit's waiting Tasks in
-waiting-room order (cases/waiting_room.py), each entry saying how long the case has waited
-and for whom (the patient; the guardian when a guardian answered), with the Encounter and
-Patient included. It reads the queue rows (one index range) and then only the page's
-resources, so it costs the same with 100 or 100,000 open cases. Only the unit's own staff
-(or its region's systems) may list it; the listing is logged as an access to each patient.
+waiting-room order (cases/waiting_room.py), each entry saying how long the case has waited,
+for whom (the patient; the guardian when a guardian answered) and for what (the complaint's
+Coding, named: hub/complaints.py), with the Encounter and Patient included. It reads the
+queue rows (one index range) and then only the page's resources, so it costs the same with
+100 or 100,000 open cases. Only the unit's own staff (or its region's systems) may list it;
+the listing is logged as an access to each patient.
 `Task/{id}/$queue-position` gives the place and an estimated wait.
 https://hl7.org/fhir/R4/bundle.html, https://hl7.org/fhir/R4/task.html
 """
@@ -17,6 +18,7 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from sqlalchemy import Connection, select
 
 from cases.access import HubItself
@@ -30,11 +32,13 @@ from fhir_api.server import FhirServer, Operation
 from fhir_api.store.schema import resources
 from hub.case_people import CasePeople, principal_of
 from hub.case_steps import CaseSteps
+from hub.complaints import complaint_of
 
 EXTENSION_BASE = "https://ingang.example/fhir/StructureDefinition"
 WAITING_TIME = f"{EXTENSION_BASE}/waiting-time"
 WAITING_FOR = f"{EXTENSION_BASE}/waiting-for"
 WAITING_PERSON = f"{EXTENSION_BASE}/waiting-person"
+WAITING_COMPLAINT = f"{EXTENSION_BASE}/waiting-complaint"
 DEFAULT_COUNT, MAX_COUNT = 50, 500
 
 
@@ -101,6 +105,8 @@ class WaitingRoom:
         encounters = _read_many(conn, "Encounter", [r.encounter_id for r in rows if r.encounter_id])
         patients = _read_many(conn, "Patient", [r.patient_id for r in rows if r.patient_id])
         answers = self._answerers(conn, tasks)
+        # Named here, not stored: the Encounter keeps the code, and the names can be corrected.
+        complaints = {i: complaint_of(orjson.loads(text)) for i, text in encounters.items()}
         now = self.steps.clock().astimezone(UTC).replace(tzinfo=None)
         base = req.base_url.rstrip("/")
         entries: list[dict[str, Any]] = []
@@ -113,6 +119,9 @@ class WaitingRoom:
             person = answers.get(row.task_id)
             if person is not None:
                 extension.append({"url": WAITING_PERSON, "valueReference": person})
+            complaint = complaints.get(row.encounter_id or "")
+            if complaint is not None:
+                extension.append({"url": WAITING_COMPLAINT, "valueCoding": complaint})
             entries.append({"fullUrl": f"{base}/Task/{row.task_id}", "extension": extension,
                             "resource": Raw(tasks[row.task_id]), "search": {"mode": "match"}})
         for kind, found in (("Encounter", encounters), ("Patient", patients)):
@@ -131,8 +140,6 @@ class WaitingRoom:
 
     def _answerers(self, conn: Connection, tasks: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Return, per Task, who answered the triage questions when it was not the patient (a guardian)."""
-        import orjson
-
         focus: dict[str, str] = {}
         for task_id, text in tasks.items():
             ref = (orjson.loads(text).get("focus") or {}).get("reference") or ""
@@ -193,7 +200,9 @@ def register_waiting_room(server: FhirServer, steps: CaseSteps, people: CasePeop
         documentation="A care unit's digital waiting room, for its own staff: a searchset Bundle of the waiting "
                       "Tasks ordered by priority (stat, asap, urgent, routine), then answer-by time "
                       "(restriction.period.end), then arrival; each entry has extensions waiting-time (minutes), "
-                      "waiting-for (the Patient) and waiting-person (the guardian who answered, when one did); "
+                      "waiting-for (the Patient), waiting-person (the guardian who answered, when one did) and "
+                      "waiting-complaint (the complaint's Coding: display in Swedish, the English as a translation "
+                      "on _display); "
                       "Encounter and Patient included. Parameters: competence (code), _count (default 50, at most 500); "
                       "a 'next' link (parameter after, an opaque place in the order) gives the cases after the "
                       "page's last, however many have been claimed or have arrived meanwhile"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cases.intake import FINDING_SYSTEM
 from tests.integration.cases.workflow_world import (
     ANDERS,
     ANNA,
@@ -92,6 +93,22 @@ def test_waiting_room__says_when_a_guardian_is_waiting_for_a_child(world: Workfl
     [entry] = matches(room(world))
     person = next(x for x in entry["extension"] if x["url"].endswith("/waiting-person"))
     assert person["valueReference"] == {"reference": f"RelatedPerson/{related}"}
+
+
+def test_waiting_room__names_each_cases_complaint_in_swedish_with_the_english_as_a_translation(
+        world: WorkflowHub) -> None:
+    _task, encounter = world.open_case()
+    [entry] = matches(room(world))
+    coding = next(x for x in entry["extension"] if x["url"].endswith("/waiting-complaint"))["valueCoding"]
+    assert (coding["system"], coding["code"], coding["display"]) == (FINDING_SYSTEM, "complaint-cough", "Hosta")
+    [translation] = coding["_display"]["extension"]
+    assert translation == {"url": "http://hl7.org/fhir/StructureDefinition/translation",
+                           "extension": [{"url": "lang", "valueCode": "en"}, {"url": "content", "valueString": "Cough"}]}
+    # The name is the listing's; the stored Encounter keeps only the code, as intake wrote it.
+    stored = world.get(ANNA, f"Encounter/{encounter}").json()
+    assert stored["reasonCode"] == [{"coding": [{"system": FINDING_SYSTEM, "code": "complaint-cough"}]}]
+    xml = world.get(ANNA, f"Organization/{world.id_of('Organization', DIG1)}/$waiting-room?_format=xml")
+    assert xml.status_code == 200 and '<display value="Hosta">' in xml.text and 'value="Cough"' in xml.text
 
 
 def test_waiting_room__is_for_the_units_own_staff(world: WorkflowHub) -> None:
