@@ -111,18 +111,23 @@ def build_hub(settings: Settings) -> Hub:
     return Hub(settings=settings, engine=engine, fhir=server, outbox=outbox)
 
 
-def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any) -> None:
-    """Put the FHIR API under PDL access rules and the audit trail."""
+def population_register(settings: Settings) -> Any:
+    """Return the population register the login and the access rules ask about custody."""
     from adapters.idp.dev import InMemoryPopulationRegister, demo_directory
+
+    # The population register is a fake with the demo families until a region's adapter exists;
+    # in production it knows no families, so no guardian access is granted on anyone's word.
+    return InMemoryPopulationRegister(demo_directory().families if settings.mode != "production" else {})
+
+
+def _guard(app: FastAPI, hub: Hub, settings: Settings, verifier: Any, register: Any) -> None:
+    """Put the FHIR API under PDL access rules and the audit trail."""
     from hub.access import PeerAddressMiddleware, build_guard
     from hub.journal_view_wiring import RIV_CASE_OPERATIONS
     from hub.transfer_wiring import TRANSFER_OPERATIONS
 
-    # The population register is a fake with the demo families until a region's adapter exists;
-    # in production it knows no families, so no guardian access is granted on anyone's word.
-    families = demo_directory().families if settings.mode != "production" else {}
     guard = build_guard(hub.engine, hub.fhir.repo, settings, verifier=verifier,
-                        register=InMemoryPopulationRegister(families), registry=hub.fhir.searcher.registry,
+                        register=register, registry=hub.fhir.searcher.registry,
                         case_operations=CASE_OPERATIONS | TRANSFER_OPERATIONS | RIV_CASE_OPERATIONS)
     hub.fhir.set_guard(guard)
     app.add_middleware(PeerAddressMiddleware)
@@ -162,10 +167,11 @@ def create_app(settings: Settings | None = None, *,
         # The environment is read when the settings are: `create_app()` (uvicorn, `ingang serve`).
         logins = login_backends_from_env(os.environ, mode=settings.mode,
                                          issuer_base_url=issuer_for(settings.base_url or DEV_BASE_URL))
+    register = population_register(settings)
     auth = build_auth_services(
         fhir_base_url=settings.base_url, mode=settings.mode, engine=hub.engine,
         clients_file=settings.clients_file, keys_file=settings.token_keys_file,
-        subject_secret=settings.token_subject_secret, logins=logins,
+        subject_secret=settings.token_subject_secret, logins=logins, register=register,
     )
     app.state.auth = auth
     mount_auth(app, auth)
@@ -173,7 +179,7 @@ def create_app(settings: Settings | None = None, *,
 
     mount_web(app, auth)  # the citizen pages and the clinician workspace under /web, as public SMART clients
     if settings.access_control:
-        _guard(app, hub, settings, auth.tokens)
+        _guard(app, hub, settings, auth.tokens, register)
     from hub.live import mount_live
 
     mount_live(app, hub.fhir, settings, auth.tokens)  # chat, receipts, signalling, waiting rooms over WebSockets

@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from adapters.idp.smart.clients import ClientRegistration, InMemoryClientRegistry
 from adapters.idp.smart.services import AuthServices
+from cases.principals import CARE_PURPOSE
 
 log = logging.getLogger("ingang.web")
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -29,6 +30,10 @@ WEB_PREFIX = "/web"
 CITIZEN_START = f"{WEB_PREFIX}/citizen/"
 CITIZEN_CLIENT_ID = "ingang-citizen"
 CLINICIAN_CLIENT_ID = "ingang-clinician"
+REGION_CLIENT_ID = "ingang-region"
+# A region's administrators log in to the statistics page under commissions that are seldom for
+# care; the page reads no patient data, and the statistics API itself asks for the right.
+ADMINISTRATION_PURPOSES = (CARE_PURPOSE, "Administration", "Statistik", "Uppföljning", "Kvalitetssäkring")
 # The pages are served from the hub's own origin; nothing here may be framed or run foreign script.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -69,8 +74,13 @@ def page_clients(issuer: str) -> tuple[ClientRegistration, ...]:
         ),
         ClientRegistration(
             client_id=CLINICIAN_CLIENT_ID, auth_method="none", name="Ingång arbetsyta",
-            redirect_uris=(f"{base}{WEB_PREFIX}/clinician/", f"{base}{WEB_PREFIX}/region/"), login="clinician",
+            redirect_uris=(f"{base}{WEB_PREFIX}/clinician/",), login="clinician",
             scope="openid fhirUser launch user/*.cruds offline_access",
+        ),
+        ClientRegistration(
+            client_id=REGION_CLIENT_ID, auth_method="none", name="Ingång statistik",
+            redirect_uris=(f"{base}{WEB_PREFIX}/region/",), login="clinician",
+            scope="openid fhirUser offline_access", commission_purposes=ADMINISTRATION_PURPOSES,
         ),
     )
 

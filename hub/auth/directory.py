@@ -10,6 +10,8 @@ https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#launch-cont
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Engine, false, select
 
 from cases.principals import HSA_SYSTEM, Citizen, Clinician, Guardian, Principal
@@ -35,6 +37,20 @@ class StoreDirectory:
             found = patient_ids(conn, [person])
         # Two Patients with one personnummer is a data error to fix, not a choice to make here.
         return found[0] if len(found) == 1 else None
+
+    def person_name(self, person_id: str) -> str | None:
+        """Return the Patient's name as "given family" (its first name entry), if the hub has them."""
+        with self.engine.connect() as conn:
+            found = patient_ids(conn, [person_id])
+            if len(found) != 1:
+                return None
+            content = conn.execute(select(resources.c.content).where(
+                resources.c.res_type == "Patient", resources.c.res_id == found[0],
+                resources.c.deleted == false())).scalar()
+        names = (json.loads(content) if content else {}).get("name") or [{}]
+        first = names[0] if isinstance(names[0], dict) else {}
+        text = first.get("text") or " ".join([*first.get("given", []), first.get("family", "")]).strip()
+        return text or None
 
     def fhir_user(self, principal: Principal) -> str | None:
         """Return `Patient/<id>` for a citizen, `Practitioner/<id>` for a clinician, if found."""

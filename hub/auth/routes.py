@@ -12,9 +12,8 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,6 +34,8 @@ from adapters.idp.smart.services import (
 )
 from adapters.idp.smart.token import token_response
 from fhir_api.outcomes import BadRequest, FhirError, internal_error
+from hub.auth.choice_page import choice_routes
+from hub.auth.dev_login_page import dev_login_page
 
 log = logging.getLogger("ingang.auth")
 LOGIN_COOKIE = "ingang_login"
@@ -125,11 +126,15 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
             return _error_page("invalid_request", str(exc))
         login_id = request.cookies.get(LOGIN_COOKIE)
         try:
-            url = await run_in_threadpool(finish_login, services, login_id, params)
-            response: Response = RedirectResponse(url, status_code=status, headers=NO_STORE)
+            step = await run_in_threadpool(finish_login, services, login_id, params)
         except AuthorizeError as exc:
             response = _authorize_failure(services, exc, status)
-        response.delete_cookie(LOGIN_COOKIE, path="/auth")
+            response.delete_cookie(LOGIN_COOKIE, path="/auth")
+            return response
+        response = RedirectResponse(step.url, status_code=status, headers=NO_STORE)
+        if step.done:
+            # A login waiting on the choice page still needs its cookie to find the choice.
+            response.delete_cookie(LOGIN_COOKIE, path="/auth")
         return response
 
     async def token(request: Request) -> Response:
@@ -172,9 +177,10 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
         Route(CALLBACK_PATH, callback, methods=["GET", "POST"]),
         Route(TOKEN_PATH, token, methods=["POST"]),
         Route(LAUNCH_PATH, launch, methods=["POST"]),
+        *choice_routes(services, LOGIN_COOKIE),
     ]
     if dev_login:
-        routes.append(Route(DEV_LOGIN_PATH, _dev_login_page(services), methods=["GET"]))
+        routes.append(Route(DEV_LOGIN_PATH, dev_login_page(services, _error_page), methods=["GET"]))
     return routes
 
 
@@ -193,33 +199,3 @@ async def _launch_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object with 'patient' and optionally 'encounter'")
     return data
-
-
-_EXAMPLES = {
-    "citizen": {"kind": "citizen", "person_id": "191212121212", "given_name": "Tolvan", "family_name": "Tolvansson"},
-    "clinician": {"kind": "clinician", "employee_hsa_id": "SE2321000016-1003",
-                  "commission": {"commission_hsa_id": "SE2321000016-9001", "care_unit_hsa_id": "SE2321000016-15CQ",
-                                 "care_provider_hsa_id": "SE2321000016-0001"},
-                  "given_name": "Doris", "family_name": "Doktor", "profession": "Läkare"},
-}
-
-
-def _dev_login_page(services: AuthServices) -> Callable[[Request], Any]:
-    """Return the dev login form: pick who you are, as a principal claim. Development mode only."""
-
-    async def page(request: Request) -> Response:
-        if services.settings.production:
-            return _error_page("access_denied", "The dev login is off in production mode", status=404)
-        principal = request.query_params.get("principal")
-        if principal:
-            return RedirectResponse(f"{CALLBACK_PATH}?{urlencode({'principal': principal})}", status_code=302)
-        purpose = request.query_params.get("purpose", "citizen")
-        example = json.dumps(_EXAMPLES.get(purpose, _EXAMPLES["citizen"]), ensure_ascii=False, indent=2)
-        body = ("<!doctype html><html lang='sv'><meta charset='utf-8'><title>Dev-inloggning</title>"
-                f"<h1>Dev-inloggning ({html.escape(purpose)})</h1>"
-                "<p>Endast för utveckling och test: du blir den som står nedan.</p>"
-                f"<form method='get' action='{CALLBACK_PATH}'><textarea name='principal' rows='14' cols='80'>"
-                f"{html.escape(example)}</textarea><br><button type='submit'>Logga in</button></form></html>")
-        return HTMLResponse(body, headers=NO_STORE)
-
-    return page

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.idp.smart.choice import CustodyRegister
 from adapters.idp.smart.clients import ClientConfigError, InMemoryClientRegistry, load_client_registry
 from adapters.idp.smart.login import (
     CITIZEN,
@@ -42,7 +43,7 @@ def _config_error(message: str) -> SystemExit:
 def build_auth_services(*, fhir_base_url: str, mode: str, engine: Engine | None = None, clients_file: str = "",
                         keys_file: str = "", subject_secret: str = "",
                         logins: Mapping[str, LoginBackend] | None = None,
-                        directory: IdentityDirectory | None = None,
+                        directory: IdentityDirectory | None = None, register: CustodyRegister | None = None,
                         access_token_ttl: timedelta = timedelta(minutes=10)) -> AuthServices:
     """Return the services `mount_auth` needs; raise SystemExit naming what production lacks."""
     production = mode == "production"
@@ -91,4 +92,5 @@ def build_auth_services(*, fhir_base_url: str, mode: str, engine: Engine | None 
 
         directory = StoreDirectory(engine)
     return AuthServices(settings=settings, tokens=tokens, refresh_tokens=refresh, clients=clients,
-                        one_time=one_time, logins=logins, directory=directory or NoDirectory())
+                        one_time=one_time, logins=logins, directory=directory or NoDirectory(),
+                        register=register)

@@ -1,4 +1,4 @@
-// The region's statistics page: log in as a clinician with the statistics right, choose the
+// The region's statistics page: log in with SITHS under a commission with the statistics right, choose the
 // days, and read the figures as charts and tables, or take them away as CSV. Uses only
 // /api/regions/{region}/statistics (see hub/statistics); the hub decides who may see them.
 
@@ -7,8 +7,9 @@ import { SmartSession, claimsOf } from "/web/static/auth.js";
 import { loadStrings } from "/web/static/i18n.js";
 import { pair, stackedBars, table } from "/web/region/charts.js";
 
-const CLIENT_ID = "ingang-clinician";
-const SCOPE = "openid fhirUser user/*.cruds offline_access";
+const CLIENT_ID = "ingang-region";
+// The page reads only the statistics API, never patient data, so it asks for no FHIR scopes.
+const SCOPE = "openid fhirUser offline_access";
 const $ = (id) => document.getElementById(id);
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }

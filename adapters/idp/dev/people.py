@@ -22,6 +22,8 @@ from mappings.personnummer import parse_personal_identity
 NORR = ("SE2321000000-NORR", "Region Demo Norr")
 SYD = ("SE2321000000-SYD", "Region Demo Syd")
 RIGHTS = ("Läsa;Alla;Alla", "Skriva;Alla;Alla")
+# The demo region's administrator may read its statistics (hub.statistics), and nobody's records.
+STATISTICS_RIGHTS = ("Statistik;Alla;Alla",)
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,9 @@ def demo_directory() -> DevDirectory:
     vc02 = ("SE2321000000-VC02", "Vårdcentralen Söderhamnen", SYD)
     psy1 = ("SE2321000000-PSY1", "Psykologmottagningen Syd", SYD)
 
-    def at(commission_id: str, unit: tuple[str, str, tuple[str, str]], purpose: str = CARE_PURPOSE) -> DevCommission:
-        return DevCommission(commission_id, unit[0], unit[1], unit[2], purpose)
+    def at(commission_id: str, unit: tuple[str, str, tuple[str, str]], purpose: str = CARE_PURPOSE,
+           rights: tuple[str, ...] = RIGHTS) -> DevCommission:
+        return DevCommission(commission_id, unit[0], unit[1], unit[2], purpose, rights)
 
     return DevDirectory(
         citizens=(
@@ -157,7 +160,7 @@ def demo_directory() -> DevDirectory:
                           (at("SE2321000000-P004-psyk-syd", psy1),
                            at("SE2321000000-P004-kvalitet", psy1, "Kvalitetssäkring"))),
             DevClinician("SE2321000000-A001", "Alva", "Admin", "Administratör", (),
-                          (at("SE2321000000-A001-admin-norr", dig1, "Administration"),)),
+                          (at("SE2321000000-A001-admin-norr", dig1, "Administration", STATISTICS_RIGHTS),)),
         ),
         families={"198112189876": ("201401022387",)},
     )

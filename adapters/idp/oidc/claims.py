@@ -11,7 +11,7 @@ https://inera.atlassian.net/wiki/spaces/ST/pages/3475212719/2.0+Attributlista
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -82,11 +82,11 @@ class StaffLogin:
 
     @property
     def sole_commission(self) -> Commission | None:
-        """Return the only commission for care, when there is no choice to make."""
+        """Return the only commission the login may use, when there is no choice to make."""
         return self.commissions[0] if len(self.commissions) == 1 else None
 
     def choose(self, commission_hsa_id: str) -> Clinician:
-        """Return the clinician acting under the chosen commission for care."""
+        """Return the clinician acting under the chosen commission."""
         for commission in self.commissions:
             if commission.commission_hsa_id == commission_hsa_id:
                 return Clinician(employee_hsa_id=self.employee_hsa_id, commission=commission,
@@ -94,20 +94,40 @@ class StaffLogin:
                                  profession=self.profession, licences=self.licences)
         offered = ", ".join(c.commission_hsa_id for c in self.commissions)
         raise UnknownCommission(
-            f"{commission_hsa_id!r} is not one of your commissions for {CARE_PURPOSE}; choose one of {offered}")
+            f"{commission_hsa_id!r} is not one of the commissions you may use here; choose one of {offered}")
+
+    def resolve(self, *preferences: object) -> Clinician | None:
+        """Return the clinician under the first preferred commission, or the sole one; None to ask.
+
+        Preferences are the app's hint and the choice made in the identity provider, in that
+        order; an empty or missing one is skipped, an unknown one is refused (UnknownCommission).
+        """
+        for choice in preferences:
+            if isinstance(choice, str) and choice:
+                return self.choose(choice)
+        sole = self.sole_commission
+        return self.choose(sole.commission_hsa_id) if sole is not None else None
+
+    def candidates(self) -> tuple[Clinician, ...]:
+        """Return the clinician under each commission, for the person to choose from."""
+        return tuple(self.choose(c.commission_hsa_id) for c in self.commissions)
 
 
-def staff_login_from_claims(claims: Mapping[str, Any]) -> StaffLogin:
-    """Return the clinician a SITHS login names, with the commissions they may use for care."""
+def staff_login_from_claims(claims: Mapping[str, Any], purposes: Sequence[str] = (CARE_PURPOSE,)) -> StaffLogin:
+    """Return the clinician a SITHS login names, with the commissions they may use for `purposes`.
+
+    Why: an app that opens patients' records takes only commissions for care (PDL); the
+    region's statistics page takes its administrators' commissions, which are for other purposes.
+    """
     employee = _text(claims, INERA_CLAIMS["employee_hsa_id"])
     if not employee:
         raise InvalidIdentityClaims(f"the identity provider sent no {INERA_CLAIMS['employee_hsa_id']}")
     found = _commissions(claims)
-    eligible = tuple(c for c in found if c.for_care)
+    eligible = tuple(c for c in found if c.purpose in purposes)
     if not eligible:
         other = sorted({c.purpose for c in found})
         detail = f"; the commissions found are for {', '.join(other)}" if other else "; none was found"
-        raise NoEligibleCommission(f"{employee} has no commission for {CARE_PURPOSE}{detail}")
+        raise NoEligibleCommission(f"{employee} has no commission for {' or '.join(purposes)}{detail}")
     return StaffLogin(
         employee_hsa_id=employee, given_name=_text(claims, INERA_CLAIMS["given_name"]),
         family_name=_text(claims, INERA_CLAIMS["family_name"]), profession=_text(claims, INERA_CLAIMS["title"]),

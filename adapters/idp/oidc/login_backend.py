@@ -17,20 +17,26 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Final
 
-from adapters.idp.oidc.claims import INERA_CLAIMS, StaffLogin, citizen_from_claims, staff_login_from_claims
+from adapters.idp.oidc.claims import INERA_CLAIMS, citizen_from_claims, staff_login_from_claims
 from adapters.idp.oidc.errors import LoginError
 from adapters.idp.oidc.relying_party import OidcRelyingParty, PendingLogin
-from adapters.idp.smart.login import CITIZEN, PURPOSES, LoginFailed, LoginRequest
-from cases.principals import CARE_PURPOSE, Citizen, Clinician, Principal
+from adapters.idp.smart.login import (
+    CITIZEN,
+    COMMISSION_HINT,
+    PURPOSES,
+    CommissionChoice,
+    LoginFailed,
+    LoginRequest,
+    memo_purposes,
+    staff_outcome,
+)
+from cases.principals import Citizen, Principal
 
 log = logging.getLogger("ingang.auth")
 
 # Keys of this backend's entries in `LoginRequest.memo`.
 PENDING: Final = "oidc_pending"
 PURPOSE: Final = "purpose"
-# The commission a clinician's login should act under, if the hub (from the app's request) or a
-# picker put one in the memo before `start`; see `OidcLoginBackend`.
-COMMISSION_HINT: Final = "commission"
 
 
 def _sentence(reason: str) -> str:
@@ -42,11 +48,11 @@ class OidcLoginBackend:
     """Log citizens or clinicians in through one OpenID provider; one instance per purpose, thread-safe.
 
     Citizens become a `Citizen` through `citizen_from_claims`. Clinicians become a `Clinician`
-    under one commission for care: the one named by `memo["commission"]` when the login request
-    carries such a hint, else the one chosen in the identity provider (the Inera IdP asks the
-    person to choose when the hub requests commission claims, and sends the choice as top-level
-    claims), else their only one; failing all three, the login is refused with a message that
-    lists the commissions to choose from.
+    under one commission of a purpose the app accepts (care, unless the memo says otherwise):
+    the one named by `memo["commission"]` when the login request carries such a hint, else the
+    one chosen in the identity provider (the Inera IdP asks the person to choose when the hub
+    requests commission claims, and sends the choice as top-level claims), else their only one;
+    failing all three, a `CommissionChoice` lets the hub ask the person.
     """
 
     def __init__(self, relying_party: OidcRelyingParty, purpose: str, *,
@@ -86,7 +92,7 @@ class OidcLoginBackend:
         request.memo[PURPOSE] = purpose
         return redirect.url
 
-    def finish(self, params: Mapping[str, str], memo: Mapping[str, Any]) -> Principal:
+    def finish(self, params: Mapping[str, str], memo: Mapping[str, Any]) -> Principal | CommissionChoice:
         """Check the callback against the pending login and return the principal it names."""
         started_for = memo.get(PURPOSE)
         if started_for not in (None, self.purpose):
@@ -98,30 +104,15 @@ class OidcLoginBackend:
             verified = self.relying_party.finish_login(pending, params)
             if self.purpose == CITIZEN:
                 return self._citizen(verified.claims)
-            return self._clinician(staff_login_from_claims(verified.claims), memo.get(COMMISSION_HINT),
-                                   verified.claims.get(INERA_CLAIMS["commission_hsa_id"]))
+            staff = staff_login_from_claims(verified.claims, memo_purposes(memo))
         except LoginError as exc:
             raise self._failed(exc) from None
+        # The app's hint wins, then the choice made in the IdP (its top-level commission claims),
+        # which stands even when the IdP also lists the others.
+        return staff_outcome(staff, memo.get(COMMISSION_HINT), verified.claims.get(INERA_CLAIMS["commission_hsa_id"]))
 
     def _citizen(self, claims: Mapping[str, Any]) -> Citizen:
         return citizen_from_claims(claims, self._today())
-
-    def _clinician(self, staff: StaffLogin, hint: object, chosen_in_idp: object) -> Clinician:
-        # The app's hint wins, then the choice made in the IdP (its top-level commission claims),
-        # which stands even when the IdP also lists the others. `choose` refuses a commission that
-        # is not one of theirs for care (UnknownCommission).
-        for choice in (hint, chosen_in_idp):
-            if isinstance(choice, str) and choice:
-                return staff.choose(choice)
-        sole = staff.sole_commission
-        if sole is not None:
-            return staff.choose(sole.commission_hsa_id)
-        offered = ", ".join(
-            f"{c.commission_hsa_id} ({c.care_unit_name})" if c.care_unit_name else c.commission_hsa_id
-            for c in staff.commissions)
-        log.info("clinician login refused: %d commissions for care and none chosen", len(staff.commissions))
-        raise LoginFailed(f"You have several commissions for {CARE_PURPOSE} and the login did not say which "
-                          f"to act under; log in again and choose one of: {offered}")
 
     def _failed(self, exc: LoginError) -> LoginFailed:
         # The reason is safe to show and log (errors.py); the claims and tokens never leave here.

@@ -18,14 +18,33 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from adapters.idp.smart.choice import (
+    LoginOption,
+    candidates_for,
+    choice_record,
+    chosen,
+    describe,
+    options_of,
+    purposes_text,
+    with_children,
+)
 from adapters.idp.smart.clients import ClientRegistration
-from adapters.idp.smart.login import CITIZEN, CLINICIAN, LoginFailed, LoginRequest, principal_fits
-from adapters.idp.smart.one_time import CODE, LAUNCH, LOGIN
-from adapters.idp.smart.services import CALLBACK_PATH, AuthServices
+from adapters.idp.smart.login import (
+    CITIZEN,
+    CLINICIAN,
+    COMMISSION_HINT,
+    COMMISSION_PURPOSES,
+    CommissionChoice,
+    LoginFailed,
+    LoginRequest,
+    principal_fits,
+)
+from adapters.idp.smart.one_time import CHOICE, CODE, LAUNCH, LOGIN
+from adapters.idp.smart.services import CALLBACK_PATH, CHOOSE_PATH, AuthServices
 from adapters.idp.tokens.access import AccessContext
 from adapters.idp.tokens.claims import principal_from_claim, principal_to_claim
 from adapters.idp.tokens.scopes import ScopeError, Scopes
-from cases.principals import Clinician, RegionalSystem
+from cases.principals import CARE_PURPOSE, Citizen, Clinician, Principal, RegionalSystem
 from fhir_api.outcomes import BadRequest, Forbidden
 
 log = logging.getLogger("ingang.auth")
@@ -119,10 +138,13 @@ def begin_authorization(services: AuthServices, params: Mapping[str, str]) -> Lo
     if backend is None:
         raise fail("temporarily_unavailable", f"No login is configured for {purpose}s")
     login_id = secrets.token_urlsafe(32)
-    # A clinician's app may name the commission to act under, so a login with several needs no picker.
+    # A clinician's app may name the commission to act under, so a login with several needs no picker;
+    # the purposes tell the backend which of the clinician's commissions this app may use at all.
+    memo: dict[str, Any] = {COMMISSION_PURPOSES: list(client.commission_purposes)}
+    if params.get("commission"):
+        memo[COMMISSION_HINT] = str(params["commission"])
     request = LoginRequest(login_id=login_id, callback_url=services.settings.url(CALLBACK_PATH),
-                           client_id=client.client_id, client_name=client.name,
-                           memo={"commission": str(params["commission"])} if params.get("commission") else {})
+                           client_id=client.client_id, client_name=client.name, memo=memo)
     try:
         url = backend.start(request, purpose)
     except LoginFailed as exc:
@@ -136,24 +158,78 @@ def begin_authorization(services: AuthServices, params: Mapping[str, str]) -> Lo
     return LoginStart(url, login_id)
 
 
-def finish_login(services: AuthServices, login_id: str | None, params: Mapping[str, str]) -> str:
-    """Finish the login the browser comes back from; return the app's redirect URI with a code."""
+@dataclass(frozen=True)
+class LoginNext:
+    """Where the browser goes after the identity provider: the app (done) or the hub's choice page."""
+
+    url: str
+    done: bool
+
+
+def finish_login(services: AuthServices, login_id: str | None, params: Mapping[str, str]) -> LoginNext:
+    """Finish the login the browser comes back from: a code for the app, or a choice to make first."""
     pending = services.one_time.take(LOGIN, login_id, now=services.clock()) if login_id else None
     if pending is None:
         raise AuthorizeError("invalid_request", "This login is unknown or took too long (the browser must "
                              "keep cookies for this site); start again from the app")
-    redirect_uri, state, purpose = pending["redirect_uri"], pending["state"], pending["purpose"]
-
-    def deny(description: str) -> AuthorizeError:
-        return AuthorizeError("access_denied", description, redirect_uri=redirect_uri, state=state)
-
+    purpose = pending["purpose"]
     try:
-        principal = services.logins[purpose].finish(params, pending["memo"])
+        outcome = services.logins[purpose].finish(params, pending["memo"])
     except LoginFailed as exc:
-        raise deny(str(exc)) from None
+        raise _deny(pending, str(exc)) from None
     except Exception:
         log.exception("login backend for %s failed", purpose)
-        raise deny("The login did not complete") from None
+        raise _deny(pending, "The login did not complete") from None
+    client = services.clients.get(pending["client_id"])
+    purposes = client.commission_purposes if client is not None else (CARE_PURPOSE,)
+    candidates = candidates_for(outcome, purposes)
+    if not candidates:
+        refused = outcome.candidates[0] if isinstance(outcome, CommissionChoice) else outcome
+        what = refused.commission.purpose if isinstance(refused, Clinician) else refused.kind
+        raise _deny(pending, f"You logged in with a commission for {what}; this app takes commissions "
+                    f"for {purposes_text(purposes)}")
+    first = candidates[0]
+    if len(candidates) == 1 and isinstance(first, Citizen) and pending["launch"] is None \
+            and Scopes.parse(pending["scope"]).has("launch/patient"):
+        candidates = with_children(first, services.register, services.clock().date())
+    if len(candidates) == 1:
+        return LoginNext(_issue_code(services, pending, candidates[0]), done=True)
+    options = describe(candidates, services.directory)
+    services.one_time.put(CHOICE, str(login_id), {**pending, **choice_record(candidates, options)},
+                          expires_at=services.clock() + services.settings.login_ttl)
+    return LoginNext(services.settings.url(CHOOSE_PATH), done=False)
+
+
+def login_options(services: AuthServices, login_id: str | None) -> list[LoginOption] | None:
+    """Return the options of the choice this login waits on, or None if it waits on none."""
+    record = services.one_time.peek(CHOICE, login_id, now=services.clock()) if login_id else None
+    return options_of(record) if record is not None else None
+
+
+def finish_choice(services: AuthServices, login_id: str | None, key: str) -> str:
+    """Take the person's choice; return the app's redirect URI with a code for the chosen principal."""
+    record = services.one_time.take(CHOICE, login_id, now=services.clock()) if login_id else None
+    if record is None:
+        raise AuthorizeError("invalid_request", "This login is unknown or took too long (the browser must "
+                             "keep cookies for this site); start again from the app")
+    principal = chosen(record, key)
+    if principal is None:
+        raise _deny(record, "The choice was not one of those offered; log in again")
+    return _issue_code(services, record, principal)
+
+
+def _deny(pending: Mapping[str, Any], description: str) -> AuthorizeError:
+    return AuthorizeError("access_denied", description, redirect_uri=pending["redirect_uri"],
+                          state=pending["state"])
+
+
+def _issue_code(services: AuthServices, pending: Mapping[str, Any], principal: Principal) -> str:
+    """Return the app's redirect URI with a code for the principal, once it fits the login."""
+    purpose, redirect_uri, state = pending["purpose"], pending["redirect_uri"], pending["state"]
+
+    def deny(description: str) -> AuthorizeError:
+        return _deny(pending, description)
+
     if not principal_fits(principal, purpose):
         raise deny(f"Logged in as a {principal.kind}, but this app needs a {purpose}")
     scopes = Scopes.parse(pending["scope"])

@@ -25,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from adapters.idp.tokens.scopes import ScopeError, Scopes
+from cases.principals import CARE_PURPOSE
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -49,6 +50,10 @@ class ClientRegistration:
     jwks: Mapping[str, Any] = field(default_factory=dict)
     region: str = ""
     login: str = ""
+    # The purposes of the commissions a clinician may log in to this app under. Only a commission
+    # for care may open patients' records (PDL); an app for a region's administrators, such as the
+    # statistics page, accepts the purposes their commissions have.
+    commission_purposes: tuple[str, ...] = (CARE_PURPOSE,)
 
     @property
     def allowed_scopes(self) -> Scopes:
@@ -127,7 +132,7 @@ def client_from_config(data: Mapping[str, Any]) -> ClientRegistration:
         raise ClientConfigError("every client needs a non-empty 'client_id'")
     where = f"client {client_id!r}"
     known = {"client_id", "name", "auth_method", "redirect_uris", "scope", "grant_types", "client_secret",
-             "client_secret_sha256", "jwks", "region", "login"}
+             "client_secret_sha256", "jwks", "region", "login", "commission_purposes"}
     extra = sorted(set(data) - known)
     if extra:
         raise ClientConfigError(f"{where}: unknown field(s) {', '.join(extra)}")
@@ -175,10 +180,15 @@ def client_from_config(data: Mapping[str, Any]) -> ClientRegistration:
     login = data.get("login", "")
     if login not in ("", *LOGIN_KINDS):
         raise ClientConfigError(f"{where}: login must be citizen or clinician, not {login!r}")
+    # A purpose such as "Vård och behandling" has spaces, so a lone string is one purpose.
+    raw_purposes = data.get("commission_purposes")
+    purposes = ((raw_purposes,) if isinstance(raw_purposes, str) and raw_purposes.strip()
+                else _strings(raw_purposes, f"{where}: commission_purposes")) or (CARE_PURPOSE,)
     return ClientRegistration(
         client_id=client_id, auth_method=auth, name=str(data.get("name", "")), redirect_uris=redirect_uris,
         scope=scope if isinstance(scope, str) else " ".join(scope), grant_types=grants,
         secret_sha256=str(digest or ""), jwks=dict(jwks), region=str(data.get("region", "")), login=login,
+        commission_purposes=purposes,
     )
 
 

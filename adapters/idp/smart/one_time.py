@@ -21,6 +21,8 @@ from typing import Any, Protocol
 CODE = "code"
 LOGIN = "login"
 LAUNCH = "launch"
+# A login waiting for the person to choose whom they act as (adapters.idp.smart.choice).
+CHOICE = "choice"
 ASSERTION_JTI = "jti"
 
 

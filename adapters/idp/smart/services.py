@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from adapters.idp.smart.choice import CustodyRegister
 from adapters.idp.smart.clients import ClientRegistry
 from adapters.idp.smart.login import IdentityDirectory, LoginBackend, NoDirectory
 from adapters.idp.smart.one_time import OneTimeStore
@@ -29,6 +30,7 @@ JWKS_PATH = f"{AUTH_PREFIX}/jwks"
 CALLBACK_PATH = f"{AUTH_PREFIX}/callback"
 LAUNCH_PATH = f"{AUTH_PREFIX}/launch"
 DEV_LOGIN_PATH = f"{AUTH_PREFIX}/dev/login"
+CHOOSE_PATH = f"{AUTH_PREFIX}/choose"
 
 
 def utc_now() -> datetime:
@@ -92,6 +94,8 @@ class AuthServices:
     logins: Mapping[str, LoginBackend]
     directory: IdentityDirectory = field(default_factory=NoDirectory)
     clock: Callable[[], datetime] = utc_now
+    # The population register, asked which children a citizen who logs in may act for; None: none.
+    register: CustodyRegister | None = None
 
     def subject_for(self, principal: Principal, client_id: str) -> str:
         """Return a pairwise subject: stable per person and client, and no personnummer in it.

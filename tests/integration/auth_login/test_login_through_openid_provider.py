@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 
 import pytest
 
 from adapters.idp.oidc.login_backend import COMMISSION_HINT
-from adapters.idp.smart import LoginFailed, LoginRequest
+from adapters.idp.smart import LoginFailed, LoginRequest, s256
 from cases.principals import Citizen, Clinician, Commission
 from tests.integration.idp.op_process import RunningProvider
 from tests.integration.idp.op_process import authorize as provider_login
@@ -23,6 +25,7 @@ from .conftest import (
     Authorization,
     Browser,
     RunningHub,
+    query_of,
     with_login_hint,
 )
 
@@ -99,13 +102,36 @@ def test_a_choice_made_in_the_identity_provider_stands_even_when_it_lists_every_
     assert access.principal.commission.commission_hsa_id == "SE2321000000-P002-vc-norr"
 
 
-def test_a_clinician_with_several_commissions_and_no_choice_is_sent_back_with_the_choices(browser: Browser) -> None:
-    back = clinician_logs_in(browser, "SE2321000000-P002").back
-    assert back["error"] == "access_denied" and "code" not in back
-    assert back["error_description"] == (
-        "You have several commissions for Vård och behandling and the login did not say which to act under; "
-        "log in again and choose one of: SE2321000000-P002-digital-norr (Digitala mottagningen Norr), "
-        "SE2321000000-P002-vc-norr (Vårdcentralen Norrstaden)")
+def test_a_clinician_with_several_commissions_and_no_choice_chooses_one_on_the_hubs_page(browser: Browser) -> None:
+    verifier = secrets.token_urlsafe(48)
+    params = browser.authorize_params(CLINICIAN_APP, CLINICIAN_APP_CB, CLINICIAN_SCOPE, s256(verifier))
+    answer = provider_login(with_login_hint(browser.to_provider(params), "SE2321000000-P002"))
+    back = browser.hub.client.get("/auth/callback", params=answer)
+    assert back.status_code == 302 and back.headers["location"] == f"{HUB}/auth/choose"
+    page = browser.hub.client.get("/auth/choose")
+    assert page.status_code == 200 and "Välj uppdrag" in page.text
+    offered = dict((name, key) for key, name in re.findall(r"value='(\d+)'[^>]*>([^<]+)</button>", page.text))
+    assert set(offered) == {"Digitala mottagningen Norr", "Vårdcentralen Norrstaden"}
+
+    chosen = browser.hub.client.post("/auth/choose", data={"choice": offered["Vårdcentralen Norrstaden"]})
+    assert chosen.status_code == 303 and chosen.headers["location"].startswith(CLINICIAN_APP_CB + "?")
+    tokens = browser.redeem(Authorization(params, verifier, query_of(chosen.headers["location"]))).json()
+    access = browser.hub.verify(tokens["access_token"])
+    assert isinstance(access.principal, Clinician)
+    assert access.principal.commission.commission_hsa_id == "SE2321000000-P002-vc-norr"
+    again = browser.hub.client.post("/auth/choose", data={"choice": offered["Digitala mottagningen Norr"]})
+    assert again.status_code == 400, "a choice is made once"
+
+
+def test_a_choice_that_was_not_offered_sends_the_app_an_access_denied(browser: Browser) -> None:
+    verifier = secrets.token_urlsafe(48)
+    params = browser.authorize_params(CLINICIAN_APP, CLINICIAN_APP_CB, CLINICIAN_SCOPE, s256(verifier))
+    answer = provider_login(with_login_hint(browser.to_provider(params), "SE2321000000-P002"))
+    browser.hub.client.get("/auth/callback", params=answer)
+    refused = browser.hub.client.post("/auth/choose", data={"choice": "7"})
+    assert refused.status_code == 303
+    back = query_of(refused.headers["location"])
+    assert back["error"] == "access_denied" and "code" not in back and back["state"] == params["state"]
 
 
 def test_a_commission_hint_in_the_login_request_picks_which_commission_the_clinician_acts_under(
@@ -127,7 +153,7 @@ def test_a_commission_hint_that_is_not_the_clinicians_is_refused(
     request = LoginRequest(login_id="l-2", callback_url=f"{HUB}/auth/callback", client_id=CLINICIAN_APP,
                            memo={COMMISSION_HINT: "SE2321000000-P001-digital-norr"})
     answer = provider_login(with_login_hint(backend.start(request, "clinician"), "SE2321000000-P002"))
-    with pytest.raises(LoginFailed, match="'SE2321000000-P001-digital-norr' is not one of your commissions"):
+    with pytest.raises(LoginFailed, match="'SE2321000000-P001-digital-norr' is not one of the commissions you may use here"):
         backend.finish(answer, request.memo)
 
 

@@ -134,7 +134,7 @@ def test_a_clinician_with_no_commission_at_all_is_told_so() -> None:
 def test_a_commission_that_is_not_theirs_or_not_for_care_cannot_be_chosen() -> None:
     claims = staff(commission("C1"), commission("C2", purpose="Statistik"))
     for other in ("C2", "SOMEONE-ELSES"):
-        with pytest.raises(UnknownCommission, match=f"'{other}' is not one of your commissions.*choose one of C1"):
+        with pytest.raises(UnknownCommission, match=f"'{other}' is not one of the commissions you may use here.*choose one of C1"):
             choose_commission(claims, other)
 
 
