@@ -9,7 +9,9 @@ per write would drain the pool under load. `after_commit` hands the committed on
 event loop through a thread-safe queue, which one task drains in order onto the bus, so a
 request thread never waits for Redis and one process publishes in the order it committed.
 Before the hub's loop runs (demo data at start-up) there is no one to tell: nothing is kept.
-https://hl7.org/fhir/R4/communication.html
+A booking (Appointment) is told to the encounters it was booked for the same way, so the
+citizen's open case page shows a new time; a booking that rolls back is never told.
+https://hl7.org/fhir/R4/communication.html, https://hl7.org/fhir/R4/appointment.html
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from communication.bus import Bus
 from communication.chat import ChatRefused, chat_event_code, check_new_message, encounter_of, from_citizen
 from communication.events import (
     LiveEvent,
+    appointment_events,
     case_events,
     communication_events,
     owner_reference,
@@ -33,10 +36,12 @@ from communication.events import (
 )
 from fhir_api.changes import Change
 from fhir_api.outcomes import BadRequest, Conflict
+from hub.complaints import complaint_of
 from hub.live.store import LiveStore
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 100_000  # events waiting for the bus; beyond it they are dropped (clients replay)
+LIVE_TYPES = ("Communication", "Task", "Encounter", "Appointment")
 
 
 class LivePublisher:
@@ -88,7 +93,7 @@ class LivePublisher:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # nobody listens yet (demo data at start-up)
-        wanted = [c for c in changes if c.res_type in ("Communication", "Task", "Encounter")]
+        wanted = [c for c in changes if c.res_type in LIVE_TYPES]
         if wanted:
             # On the transaction's own connection: the request already holds one from the pool.
             found = self.events_by_change(conn, wanted)
@@ -131,10 +136,26 @@ class LivePublisher:
                                                    seq=seq) if seq is not None else []
                 continue
             previous = self.store.previous(conn, change.res_type, change.res_id, change.version)
+            if change.res_type == "Appointment":
+                out[change] = appointment_events(resource, res_id=change.res_id, version=change.version,
+                                                 method=change.method, booked_for=previous)
+                continue
             units = {self._unit(conn, change.res_type, r) for r in (resource, previous) if r}
             out[change] = case_events(change.res_type, resource, res_id=change.res_id, version=change.version,
-                                      method=change.method, units={u for u in units if u})
+                                      method=change.method, units={u for u in units if u},
+                                      complaint=self._complaint(conn, change.res_type, resource or previous))
         return out
+
+    def _complaint(self, conn: Connection, res_type: str, resource: dict[str, object]) -> dict[str, object] | None:
+        """Return the named complaint of the case a Task or Encounter belongs to (a Task reads its Encounter)."""
+        if res_type == "Encounter":
+            return complaint_of(resource)
+        encounter = resource.get("encounter")
+        ref = encounter.get("reference") if isinstance(encounter, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("Encounter/"):
+            return None
+        # On the writing connection: an Encounter written in the same unit of work is seen as written.
+        return complaint_of(self.store.read(conn, "Encounter", ref.split("/", 1)[1]))
 
     def _unit(self, conn: Connection, res_type: str, resource: dict[str, object]) -> str | None:
         if res_type == "Encounter":
