@@ -48,6 +48,7 @@ PHONE = {"width": 390, "height": 844}
 STEP_TIMEOUT_MS = 30_000  # a WebRTC call on a busy 2-core machine can take longer than 15 s to connect
 # The demo family (adapters/idp/dev/people.py): a parent and the child the register confirms.
 PARENT, CHILD = "198112189876", "201401022387"
+PARENT_NAME, CHILD_NAME = "Anders Testsson", "Lilly Testsson"  # as the demo data names them
 GUARDIAN = {"kind": "guardian", "citizen": {"person_id": PARENT}, "child_person_id": CHILD}
 CITIZEN = {"kind": "citizen", "person_id": PARENT}
 VIEWS = ("question", "case", "selfcare", "emergency")
@@ -172,12 +173,24 @@ def log_in_with_dev_login(page: Any, principal: dict[str, Any]) -> None:
     page.get_by_role("button", name="Logga in").click()
 
 
-def log_in_as_parent_for_child(page: Any, hub: WebHub) -> None:
-    """Open the citizen pages, choose "my child", and log in as the demo parent acting for the child."""
+def log_in_as_parent_for_child(page: Any, hub: WebHub, check: Callable[[Any, str], None] | None = None) -> None:
+    """Open the citizen pages, choose "my child", log in as the demo parent and choose the child.
+
+    The parent is chosen on the dev login's list, so their claims go through the BankID mappers,
+    and the child on the hub's own choice page, where the population register confirms custody.
+    `check(page, where)` runs on the login and choice pages (say, an accessibility check).
+    """
     page.goto(hub.url("/"))
     page.get_by_label("Mitt barn").check()
     page.get_by_role("button", name="Logga in").click()
-    log_in_with_dev_login(page, GUARDIAN)
+    page.wait_for_url(re.compile(r"/auth/dev/login"))
+    if check is not None:
+        check(page, "the dev login")
+    page.get_by_role("button", name=PARENT_NAME, exact=True).click()
+    page.wait_for_url(re.compile(r"/auth/choose"))
+    if check is not None:
+        check(page, "the choice of whom the case is for")
+    page.get_by_role("button", name=CHILD_NAME, exact=True).click()
     page.locator("#view-who").wait_for(state="visible")
 
 

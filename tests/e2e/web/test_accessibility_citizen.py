@@ -49,7 +49,7 @@ def test_start_page__has_no_serious_violations_in_swedish_or_english(citizen_pag
 def test_each_kind_of_question_and_the_self_care_advice__have_no_serious_violations(
         citizen_page: Any, web_hub: WebHub, shots: Shots) -> None:
     page = citizen_page
-    log_in_as_parent_for_child(page, web_hub)
+    log_in_as_parent_for_child(page, web_hub, check=assert_accessible)
     assert_accessible(page, "the who-is-it-for screen")
     page.get_by_role("button", name="Börja svara på frågorna").click()
     page.locator("#view-question").wait_for(state="visible")

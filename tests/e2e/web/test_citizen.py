@@ -111,6 +111,8 @@ def test_parent__who_logs_in_for_themselves_after_choosing_the_child_is_told_to_
     page.get_by_label("Mitt barn").check()
     page.get_by_role("button", name="Logga in").click()
     log_in_with_dev_login(page, CITIZEN)
+    page.wait_for_url(re.compile(r"/auth/choose"))
+    page.get_by_role("button", name="Mig själv").click()
     page.locator("#view-who").wait_for(state="visible")
     assert page.locator("#who-relation").inner_text() == "dig själv"
     assert page.locator("#who-mismatch").is_visible()

@@ -1,6 +1,7 @@
 """The region's statistics page in Chromium, against a running hub with the demo data.
 
-A regional administrator (a commission for the region with the statistics right) logs in,
+The demo region's administrator (a commission for administration with the statistics right)
+logs in by choosing herself on the dev login, as a SITHS login would bring her claims,
 reads the figures as charts with tables, and downloads the CSV; a clinician without the right
 is told why they see nothing. The numbers themselves are tested in
 tests/integration/statistics on a known dataset; here the page is. Checked with axe-core.
@@ -25,11 +26,7 @@ from tests.e2e.web.conftest import (
 
 pytestmark = pytest.mark.e2e
 NORR = "SE2321000000-NORR"
-ADMINISTRATOR = {"kind": "clinician", "employee_hsa_id": "SE2321000000-A001", "given_name": "Greta",
-                 "family_name": "Statistiksson",
-                 "commission": {"commission_hsa_id": "SE2321000000-A001-stat", "care_unit_hsa_id": "SE2321000000-VC01",
-                                "care_provider_hsa_id": NORR, "purpose": "Administration",
-                                "rights": ["Statistik;Alla;Alla"]}}
+ADMINISTRATOR = "Alva Admin"  # the demo administrator, see adapters/idp/dev/people.py
 
 
 @pytest.fixture
@@ -46,12 +43,16 @@ def region_page(browser: Any, web_hub: WebHub) -> Iterator[Any]:
     assert not errors, f"the page threw: {errors}"
 
 
-def log_in_to_region_page(page: Any, hub: WebHub, principal: dict[str, Any]) -> None:
-    """Open the statistics page and log in with the dev login as the principal."""
+def log_in_to_region_page(page: Any, hub: WebHub, who: dict[str, Any] | str) -> None:
+    """Open the statistics page and log in with the dev login: a demo person by name, or a principal."""
     page.goto(hub.url("/web/region/"))
     page.locator("#view-login").wait_for(state="visible")
     page.get_by_role("button", name="Logga in").click()
-    log_in_with_dev_login(page, principal)
+    if isinstance(who, str):
+        page.wait_for_url(re.compile(r"/auth/dev/login"))
+        page.get_by_role("button", name=who, exact=True).click()
+    else:
+        log_in_with_dev_login(page, who)
     page.wait_for_url(re.compile(r"/web/region/"))
     page.locator("#view-figures").wait_for(state="visible")
 
@@ -95,3 +96,17 @@ def test_region__a_clinician_without_the_statistics_right_is_told_why(
     assert "Statistik" in error.inner_text()
     shots.take(region_page, "refused")
     assert_accessible(region_page, "the refusal")
+
+
+def test_region__the_workspace_refuses_the_administrator_and_says_why(
+        region_page: Any, web_hub: WebHub, shots: Shots) -> None:
+    page = region_page
+    page.goto(web_hub.url("/web/clinician/"))
+    page.get_by_role("button", name="Logga in").click()
+    page.wait_for_url(re.compile(r"/auth/dev/login"))
+    page.get_by_role("button", name=ADMINISTRATOR, exact=True).click()
+    page.wait_for_url(re.compile(r"/web/clinician/"))
+    error = page.locator("#error")
+    error.wait_for()
+    assert "Vård och behandling" in error.inner_text() and "Administration" in error.inner_text()
+    shots.take(page, "workspace-refuses-administrator")
