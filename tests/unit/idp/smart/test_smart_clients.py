@@ -70,3 +70,25 @@ def test_load_client_registry__names_the_file_and_refuses_duplicates(tmp_path: P
     path.write_text(json.dumps([entry]))
     with pytest.raises(ClientConfigError, match="needs a top-level 'clients' list"):
         load_client_registry(path)
+
+
+def test_readme_clients_example__loads_as_documented(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Apps and systems that get tokens"):]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    block = section[start:section.index("\n```", start)]
+    (tmp_path / "clients.yaml").write_text(block, encoding="utf-8")
+    registry = load_client_registry(tmp_path / "clients.yaml")
+    app, system = registry.get("journalvy"), registry.get("journal-syd")
+    assert app is not None and app.commission_purposes == ("Vård och behandling",) and app.login == "clinician"
+    assert app.check_secret("byt-ut-mig")
+    assert system is not None and system.region == "SE2321000000-SYD"
+    assert system.grant_types == ("client_credentials",)
+
+
+def test_commission_purposes__a_lone_string_is_one_purpose_and_a_bad_value_is_refused() -> None:
+    base = {"client_id": "admin", "redirect_uris": ["https://admin.example/cb"], "login": "clinician"}
+    assert client_from_config({**base, "commission_purposes": "Vård och behandling"}).commission_purposes == (
+        "Vård och behandling",)
+    with pytest.raises(ClientConfigError, match="commission_purposes"):
+        client_from_config({**base, "commission_purposes": [1, 2]})
