@@ -1,6 +1,8 @@
 // The citizen's case: place in the waiting room and estimated wait, chat and video with the
 // clinician, photos, follow-up answers, bookings, and withdrawing. Every part is the public API:
 // Task/$queue-position and $withdraw, /api/encounters/{id}/photos, /live/encounters/{id}.
+// The socket says only that something changed (a case step, a booking made or moved for this
+// encounter); what changed is re-read over FHIR, so the page shows what the hub holds.
 // https://hl7.org/fhir/R4/task.html , https://hl7.org/fhir/R4/communication.html
 
 import { FHIR_BASE, displayName, parameter } from "/web/static/api.js";
@@ -25,6 +27,7 @@ export class CaseView {
     $("case-refresh").addEventListener("click", () => this.refresh().catch((err) => app.fail(err)));
     $("chat-form").addEventListener("submit", (event) => { event.preventDefault(); this.sendChat(); });
     $("photo-form").addEventListener("submit", (event) => { event.preventDefault(); this.sendPhoto(); });
+    for (const id of ["photo-camera", "photo-file"]) $(id).addEventListener("change", () => this.showChosenPhotos());
     $("followup-form").addEventListener("submit", (event) => { event.preventDefault(); this.sendFollowUp(); });
     $("withdraw-open").addEventListener("click", () => { $("withdraw-form").hidden = false; $("withdraw-reason").focus(); });
     $("withdraw-cancel").addEventListener("click", () => { $("withdraw-form").hidden = true; $("withdraw-open").focus(); });
@@ -188,22 +191,55 @@ export class CaseView {
     }
   }
 
+  /** The photos picked so far, from the camera and the gallery both. */
+  chosenPhotos() {
+    return [...$("photo-camera").files, ...$("photo-file").files];
+  }
+
+  /** Show a thumbnail of each picked photo, so a parent sees what is about to be sent. */
+  showChosenPhotos() {
+    const list = $("photo-chosen");
+    for (const img of list.querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    list.replaceChildren();
+    for (const file of this.chosenPhotos()) {
+      const item = document.createElement("li");
+      const img = document.createElement("img");
+      img.src = URL.createObjectURL(file);
+      img.alt = file.name;
+      img.width = 96;
+      img.height = 96;
+      item.append(img);
+      list.append(item);
+    }
+    list.hidden = list.children.length === 0;
+    $("photo-result").textContent = "";
+  }
+
   async sendPhoto() {
-    const input = $("photo-file");
     const result = $("photo-result");
-    if (!input.files.length) {
+    const files = this.chosenPhotos();
+    if (!files.length) {
       result.textContent = this.t("photos.none");
       return;
     }
-    const form = new FormData();
-    form.append("file", input.files[0]);
-    try {
-      await this.app.api.request("POST", `/api/encounters/${encodeURIComponent(this.encounterId)}/photos`, { body: form });
-      result.textContent = this.t("photos.sent");
-      input.value = "";
-    } catch (err) {
-      result.textContent = `${this.t("error.prefix")} ${err.message}`;
+    const url = `/api/encounters/${encodeURIComponent(this.encounterId)}/photos`;
+    for (const [index, file] of files.entries()) {
+      const form = new FormData();
+      form.append("file", file);
+      try {
+        await this.app.api.request("POST", url, { body: form });
+      } catch (err) {
+        // Say which photo failed, in the hub's words; the ones before it have arrived.
+        result.textContent = files.length === 1 ? `${this.t("error.prefix")} ${err.message}`
+          : `${this.t("error.prefix")} ${this.t("photos.failed", { name: file.name, reason: err.message })}`;
+        if (index > 0) result.textContent += ` ${this.t("photos.sent.many", { count: index })}`;
+        return;
+      }
     }
+    $("photo-camera").value = "";
+    $("photo-file").value = "";
+    this.showChosenPhotos();
+    result.textContent = files.length === 1 ? this.t("photos.sent") : this.t("photos.sent.many", { count: files.length });
   }
 
   /** Save the follow-up answers as a QuestionnaireResponse of the case, for the clinician to see. */

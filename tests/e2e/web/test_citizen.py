@@ -144,6 +144,26 @@ def test_parent__withdraws_the_case_from_the_waiting_room(citizen_page: Any, web
     shots.take(page, "withdrawn")
 
 
+def test_photos__from_the_camera_and_the_gallery_are_shown_then_sent_together(
+        citizen_page: Any, web_hub: WebHub, tmp_path: Path) -> None:
+    page = citizen_page
+    encounter_id = start_case_for_child(page, web_hub)
+    assert page.locator("#photo-camera").get_attribute("capture") == "environment"
+    assert page.locator("#photo-file").get_attribute("capture") is None, "the gallery must not force the camera"
+    page.get_by_label("Ta en bild med kameran").set_input_files(str(png_photo(tmp_path / "kamera.png")))
+    page.get_by_label("Välj bilder från galleriet").set_input_files(
+        [str(png_photo(tmp_path / "arm.png")), str(png_photo(tmp_path / "ben.png"))])
+    chosen = page.get_by_role("list", name="Bilder att skicka")
+    assert [chosen.get_by_role("img").nth(i).get_attribute("alt") for i in range(3)] == ["kamera.png", "arm.png",
+                                                                                        "ben.png"]
+    page.get_by_role("button", name="Skicka bilden").click()
+    page.locator("#photo-result", has_text="3 bilder är skickade.").wait_for()
+    assert chosen.is_hidden()
+    stored = page.evaluate("async (id) => (await window.ingangCitizen.api.resources('Media', "
+                           "{ encounter: `Encounter/${id}` })).length", encounter_id)
+    assert stored == 3
+
+
 def test_photo_the_hub_refuses__is_explained_in_the_hubs_words(citizen_page: Any, web_hub: WebHub,
                                                                 tmp_path: Path) -> None:
     page = citizen_page
