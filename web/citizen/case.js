@@ -142,6 +142,9 @@ export class CaseView {
       case "encounter":
         this.refresh().catch((err) => this.app.fail(err));
         break;
+      case "appointment":
+        this.loadBookings().catch((err) => this.app.fail(err));
+        break;
       case "offer":
       case "answer":
       case "ice-candidate":

@@ -2,7 +2,9 @@
 // then answer-by, then arrival, as the hub orders it), kept current by the unit's live socket
 // (/live/waiting-rooms/{id}), which only says that something changed; the listing is re-read.
 // Claiming is Task/{id}/$claim; of two clinicians who claim at once one wins, the other is told.
-// https://hl7.org/fhir/R4/task.html
+// The complaint is named by the hub (the entry's waiting-complaint Coding: Swedish display, the
+// English as a FHIR translation), so the room shows words, not the triage's codes.
+// https://hl7.org/fhir/R4/task.html, https://hl7.org/fhir/R4/extension-translation.html
 
 import { FHIR_BASE, HubError, displayName, refId, socketUrl } from "/web/static/api.js";
 
@@ -10,9 +12,20 @@ const $ = (id) => document.getElementById(id);
 const EXT = "https://ingang.example/fhir/StructureDefinition/";
 const URGENCY = ["stat", "asap", "urgent", "routine"];
 const RETRY_MS = [1000, 2000, 5000, 10000];
+const TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation";
 
 function ext(entry, name) {
   return (entry.extension || []).find((e) => e.url === `${EXT}${name}`);
+}
+
+/** Return a Coding's name in `lang`: its translation into that language, else its display, else its code. */
+export function codingText(coding, lang) {
+  if (!coding) return "";
+  for (const translation of ((coding._display || {}).extension || []).filter((e) => e.url === TRANSLATION)) {
+    const parts = Object.fromEntries((translation.extension || []).map((p) => [p.url, p.valueCode ?? p.valueString]));
+    if (parts.content && String(parts.lang || "").split("-")[0] === lang) return parts.content;
+  }
+  return coding.display || coding.code || "";
 }
 
 export class WaitingRoom {
@@ -83,7 +96,10 @@ export class WaitingRoom {
         const encounter = included.get(`Encounter/${refId(task.encounter)}`) || {};
         const patient = included.get(`Patient/${refId(task.for)}`) || {};
         const waited = ext(entry, "waiting-time");
-        return { task, encounter, patient, waited: waited ? waited.valueDuration.value : null,
+        // A hub without the named complaint still has the Encounter's own coding to fall back on.
+        const named = ext(entry, "waiting-complaint");
+        const complaint = named ? named.valueCoding : (((encounter.reasonCode || [])[0] || {}).coding || [])[0];
+        return { task, patient, complaint, waited: waited ? waited.valueDuration.value : null,
                  byGuardian: Boolean(ext(entry, "waiting-person")) };
       });
     this.render();
@@ -98,7 +114,7 @@ export class WaitingRoom {
     for (const row of this.rows) body.append(this.rowFor(row));
   }
 
-  rowFor({ task, encounter, patient, waited, byGuardian }) {
+  rowFor({ task, patient, complaint, waited, byGuardian }) {
     const tr = document.createElement("tr");
     tr.dataset.task = task.id;
     if (this.app.caseView.taskId === task.id) tr.classList.add("selected");
@@ -109,9 +125,9 @@ export class WaitingRoom {
     const who = document.createElement("td");
     who.textContent = [displayName(patient) || this.t("case.unknownPatient"), patient.birthDate ? `(${patient.birthDate})` : ""]
       .filter(Boolean).join(" ") + (byGuardian ? ` – ${this.t("room.byGuardian")}` : "");
-    const complaint = document.createElement("td");
-    const reason = ((encounter.reasonCode || [])[0] || {}).coding || [];
-    complaint.textContent = (reason[0] && (reason[0].display || reason[0].code)) || "–";
+    const reason = document.createElement("td");
+    reason.textContent = codingText(complaint, this.app.strings.lang) || "–";
+    if (complaint && complaint.code) reason.dataset.code = complaint.code;
     const minutes = document.createElement("td");
     minutes.className = "number";
     minutes.textContent = waited === null ? "–" : this.t("room.minutes", { minutes: Math.round(waited) });
@@ -123,7 +139,7 @@ export class WaitingRoom {
     claim.setAttribute("aria-label", this.t("room.claimFor", { name: displayName(patient) || task.id }));
     claim.addEventListener("click", () => this.claim(task.id, claim));
     action.append(claim);
-    tr.append(urgency, who, complaint, minutes, action);
+    tr.append(urgency, who, reason, minutes, action);
     return tr;
   }
 

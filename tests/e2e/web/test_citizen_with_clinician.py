@@ -127,13 +127,13 @@ def test_citizen__chats_and_joins_video_with_the_clinician_who_took_the_case_and
     shots.take(page, "closed")
 
 
-def test_citizen__sees_the_time_the_clinician_booked_in_the_case(citizen_page: Any, web_hub: WebHub,
-                                                                   shots: Shots) -> None:
+def test_booking__citizen_page_shows_it_without_reload(citizen_page: Any, web_hub: WebHub, shots: Shots) -> None:
     page = citizen_page
     encounter_id = start_case_for_child(page, web_hub)
-    task_id, unit = _unit_of_case(page)
+    _task_id, unit = _unit_of_case(page)
     token = clinician_token(web_hub, clinician_principal(unit))
-    _step(web_hub, token, task_id, "claim", [])
+    # The case stays waiting (no claim, no close-case): only the booking itself can tell the page.
+    page.evaluate("() => { window.notReloaded = true; }")
     headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     found = httpx.get(web_hub.url("/fhir/Slot"), headers=headers,
@@ -149,11 +149,12 @@ def test_citizen__sees_the_time_the_clinician_booked_in_the_case(citizen_page: A
             break
     assert booked is not None, f"no demo Slot could be booked for the case: {answer.text[:600]}"
 
-    page.get_by_role("button", name="Uppdatera").click()
     start = datetime.fromisoformat(booked["start"]).astimezone(ZoneInfo("Europe/Stockholm"))
     # The child may have other bookings from earlier tests: find this one by its day and time.
     this_booking = re.compile(rf"\b{start.day}\b.*{start.year}.*{start:%H:%M}")
     page.locator("#bookings-list li", has_text=this_booking).wait_for()
     listed = page.locator("#bookings-list li").all_inner_texts()
     assert sum(1 for text in listed if this_booking.search(text)) == 1, listed
+    assert page.evaluate("() => window.notReloaded === true")
+    assert page.locator("#case-status[data-state=waiting]").count() == 1
     shots.take(page, "booked")

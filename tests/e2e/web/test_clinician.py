@@ -122,6 +122,14 @@ def test_clinician__takes_the_childs_case_chats_calls_and_closes_it_and_the_citi
     row.wait_for()
     assert "Lilly Testsson" in row.inner_text()
     assert "vårdnadshavare svarade" in row.inner_text()
+    # The complaint by its name, not the triage's code; in English when the workspace is.
+    complaint = row.locator("td[data-code='complaint-rash-or-itching']")
+    assert complaint.inner_text() == "Utslag eller klåda"
+    assert "complaint-" not in row.inner_text()
+    page.get_by_role("button", name="English").click()
+    complaint.filter(has_text="Rash or itching").wait_for()
+    page.get_by_role("button", name="Svenska").click()
+    complaint.filter(has_text="Utslag eller klåda").wait_for()
     colleague_page.locator(f"#room-rows tr[data-task='{task_id}']").wait_for()
     shots.take(page, "clinician-waiting-room")
     assert_accessible(page, "the waiting room")
