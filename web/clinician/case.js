@@ -118,7 +118,7 @@ export class CaseView {
     fill($("assessment"), [
       [this.t("assessment.disposition"), outputs.disposition && this.label("disposition", outputs.disposition)],
       [this.t("assessment.priority"), task.priority && this.label("priority", task.priority)],
-      [this.t("assessment.competence"), outputs.competence],
+      [this.t("assessment.competence"), outputs.competence && this.label("competence", outputs.competence)],
       [this.t("assessment.rationale"), outputs.rationale],
       [this.t("assessment.rules"), outputs["rules-fired"]],
       [this.t("assessment.outcome"), outputs.outcome],

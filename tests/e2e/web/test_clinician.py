@@ -145,8 +145,9 @@ def test_clinician__takes_the_childs_case_chats_calls_and_closes_it_and_the_citi
 
     facts = page.locator("#case-facts").inner_text()
     assert "Lilly Testsson" in facts and "Vårdnadshavare" in facts
-    assert page.locator("#assessment").inner_text().strip() != ""
-    assert "Regler som slog till" in page.locator("#assessment").inner_text()
+    assessment = page.locator("#assessment").inner_text()
+    assert "Regler som slog till" in assessment and "rash-new-medicine" in assessment
+    assert "Läkare" in assessment and "doctor" not in assessment, "the competence is named, not coded"
     assert page.locator("#answers dt").count() > 3
     page.locator("#photos img").first.wait_for()
     page.wait_for_function("() => document.querySelector('#photos img').naturalWidth > 0")
