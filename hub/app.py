@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, *,
         fhir_base_url=settings.base_url, mode=settings.mode, engine=hub.engine,
         clients_file=settings.clients_file, keys_file=settings.token_keys_file,
         subject_secret=settings.token_subject_secret, logins=logins, register=register,
+        access_token_ttl=timedelta(seconds=settings.access_token_seconds),
     )
     app.state.auth = auth
     mount_auth(app, auth)

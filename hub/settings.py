@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+MIN_TOKEN_SECONDS, MAX_TOKEN_SECONDS = 5, 3600
+
 
 def _bool(value: str) -> bool:
     if value.strip().lower() in {"1", "true", "yes", "on"}:
@@ -41,6 +43,7 @@ class Settings:
     clients_file: str = field(default="", metadata={"help": "JSON or YAML file of SMART apps and regional systems allowed to get tokens"})
     token_keys_file: str = field(default="", metadata={"help": "the hub's private token signing keys as a JWKS file (required in production and with several workers)"})
     token_subject_secret: str = field(default="", metadata={"help": "secret (16+ bytes) that keys the anonymised user id in ID tokens (required in production)"})
+    access_token_seconds: int = field(default=600, metadata={"help": "how long the hub's access tokens live, in seconds (5 to 3600); apps with offline_access or online_access refresh them, the hub's pages shortly before expiry"})
     access_control: bool = field(default=True, metadata={"help": "require tokens and enforce PDL access rules with an audit trail (always on in production)"})
     regions_dir: str = field(default="", metadata={"help": "folder of the regions' routing rules (*.yaml); default: the demo regions shipped with the hub"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
@@ -89,6 +92,10 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.mode not in {"development", "production"}:
             raise SystemExit("configuration error: INGANG_MODE must be development or production")
+        if not MIN_TOKEN_SECONDS <= settings.access_token_seconds <= MAX_TOKEN_SECONDS:
+            # Below a few seconds a token dies on the wire; above an hour a stolen one is worth too much.
+            raise SystemExit(f"configuration error: INGANG_ACCESS_TOKEN_SECONDS must be {MIN_TOKEN_SECONDS} to "
+                             f"{MAX_TOKEN_SECONDS}, not {settings.access_token_seconds}")
         if settings.mode == "production" and not settings.access_control:
             raise SystemExit("configuration error: INGANG_ACCESS_CONTROL cannot be off in production mode")
         if settings.mode == "production" and "INGANG_DEMO_DATA" not in env:
