@@ -3,7 +3,7 @@
 // https://hl7.org/fhir/uv/sdc/OperationDefinition-Questionnaire-next-question.html
 
 import { HubClient, displayName, refId } from "/web/static/api.js";
-import { SmartSession } from "/web/static/auth.js";
+import { SessionEnded, SmartSession } from "/web/static/auth.js";
 import { loadStrings } from "/web/static/i18n.js";
 import { Questions } from "/web/citizen/questions.js";
 import { readAssessment, showEmergency, showSelfCare } from "/web/citizen/result.js";
@@ -20,8 +20,14 @@ const $ = (id) => document.getElementById(id);
 export class CitizenApp {
   constructor(strings) {
     this.strings = strings;
-    this.session = new SmartSession({ clientId: CLIENT_ID, scope: SCOPE, redirectPath: "/web/citizen/" });
-    this.api = new HubClient(() => this.session.accessToken(), { onUnauthorized: () => this.loggedOut() });
+    this.session = new SmartSession({ clientId: CLIENT_ID, scope: SCOPE, redirectPath: "/web/citizen/",
+                                      onEnded: (ended) => this.loggedOut(ended) });
+    // Each request asks for a fresh token, so a citizen who waits an hour for a nurse stays logged in.
+    this.api = new HubClient(() => this.session.freshToken(), {
+      refresh: (stale) => this.session.renew(stale),
+      onUnauthorized: () => this.loggedOut(new SessionEnded()),
+    });
+    this.ended = null;
     this.patient = null;
     this.questions = new Questions(this);
     this.caseView = new CaseView(this);
@@ -48,16 +54,20 @@ export class CitizenApp {
 
   /** Say what went wrong, in the hub's words, where everyone (and every screen reader) notices. */
   fail(err, prefix = "error.prefix") {
+    // Once the login has ended, what its last requests say adds nothing to "log in again".
+    if (this.ended && !this.session.token && !(err instanceof SessionEnded)) return;
     const box = $("error");
-    box.textContent = `${this.t(prefix)} ${err && err.message ? err.message : err}`;
+    box.textContent = err instanceof SessionEnded ? err.message : `${this.t(prefix)} ${err && err.message ? err.message : err}`;
     box.hidden = false;
     box.focus?.();
   }
 
   clearError() { $("error").hidden = true; }
 
-  loggedOut() {
+  /** Forget the login and go back to the start; `ended` (a SessionEnded) says why, when the hub ended it. */
+  loggedOut(ended = null) {
     this.session.logout();
+    this.ended = ended;
     this.patient = null;
     this.caseView.stop();
     this.route();
@@ -83,6 +93,7 @@ export class CitizenApp {
     $("login").addEventListener("click", () => {
       const choice = document.querySelector("input[name=who]:checked").value;
       sessionStorage.setItem(CHOICE_KEY, choice);
+      this.ended = null;
       this.session.login().catch((err) => this.fail(err));
     });
     $("logout").addEventListener("click", () => { location.hash = ""; this.loggedOut(); });
@@ -95,10 +106,15 @@ export class CitizenApp {
     this.clearError();
     if (!this.session.token) {
       this.show("start");
+      if (this.ended) this.fail(this.ended);
       return;
     }
     try {
-      await this.session.freshToken();
+      if (!(await this.session.freshToken())) {
+        // Refused: the login has ended and the start is already shown; otherwise the hub was away.
+        if (!this.session.token) return;
+        throw new Error("No contact with the hub's login; try again in a moment");
+      }
       await this.loadPatient();
       const match = location.hash.match(/^#case\/([A-Za-z0-9\-.]{1,64})$/);
       if (match) {

@@ -4,7 +4,7 @@
 // https://hl7.org/fhir/smart-app-launch/app-launch.html#launch-app-ehr-launch
 
 import { HubClient } from "/web/static/api.js";
-import { SmartSession, claimsOf, discover } from "/web/static/auth.js";
+import { SessionEnded, SmartSession, claimsOf, discover } from "/web/static/auth.js";
 import { loadStrings } from "/web/static/i18n.js";
 import { WaitingRoom } from "/web/clinician/waiting-room.js";
 import { CaseView } from "/web/clinician/case.js";
@@ -19,8 +19,14 @@ const $ = (id) => document.getElementById(id);
 export class ClinicianApp {
   constructor(strings) {
     this.strings = strings;
-    this.session = new SmartSession({ clientId: CLIENT_ID, scope: SCOPE, redirectPath: "/web/clinician/" });
-    this.api = new HubClient(() => this.session.accessToken(), { onUnauthorized: () => this.loggedOut() });
+    this.session = new SmartSession({ clientId: CLIENT_ID, scope: SCOPE, redirectPath: "/web/clinician/",
+                                      onEnded: (ended) => this.loggedOut(ended) });
+    // Each request asks for a fresh token: a shift in the waiting room outlasts many access tokens.
+    this.api = new HubClient(() => this.session.freshToken(), {
+      refresh: (stale) => this.session.renew(stale),
+      onUnauthorized: () => this.loggedOut(new SessionEnded()),
+    });
+    this.ended = null;
     this.principal = null;
     this.unit = null;
     this.room = new WaitingRoom(this);
@@ -30,8 +36,10 @@ export class ClinicianApp {
   t(key, vars) { return this.strings.t(key, vars); }
 
   fail(err) {
+    // Once the login has ended, what its last requests say adds nothing to "log in again".
+    if (this.ended && !this.session.token && !(err instanceof SessionEnded)) return;
     const box = $("error");
-    box.textContent = `${this.t("error.prefix")} ${err && err.message ? err.message : err}`;
+    box.textContent = err instanceof SessionEnded ? err.message : `${this.t("error.prefix")} ${err && err.message ? err.message : err}`;
     box.hidden = false;
     box.focus();
   }
@@ -47,12 +55,16 @@ export class ClinicianApp {
     $("logout").hidden = !this.session.token;
   }
 
-  loggedOut() {
+  /** Forget the login and show the login view; `ended` (a SessionEnded) says why, when the hub ended it. */
+  loggedOut(ended = null) {
     this.room.stop();
     this.caseView.stop();
     this.session.logout();
+    this.ended = ended;
     $("who-am-i").textContent = "";
     this.show("login");
+    if (ended) this.fail(ended);
+    else this.clearError();
   }
 
   async start() {
@@ -75,7 +87,8 @@ export class ClinicianApp {
     } catch (err) {
       this.fail(err);
     }
-    if (!this.session.accessToken()) {
+    // After a reload the access token may have expired while the login still holds: refresh it.
+    if (!(await this.session.freshToken())) {
       this.show("login");
       return;
     }
@@ -83,6 +96,7 @@ export class ClinicianApp {
   }
 
   login(extra = {}) {
+    this.ended = null;
     const commission = $("commission").value.trim();
     return this.session.login(commission ? { commission, ...extra } : extra);
   }

@@ -28,23 +28,29 @@ export function outcomeText(outcome) {
   return lines.join(" ");
 }
 
-/** Talk to one hub with one access token; `getToken` is asked before each request. */
+/**
+ * Talk to one hub as one logged-in person. `getToken` (sync or async) is asked before each
+ * request, so it can hand out a refreshed token; `refresh(staleToken)` (async, true when a new
+ * token came) is asked once when the hub still says 401, since the hub's clock and ours may
+ * disagree about expiry; `onUnauthorized` hears a 401 that survived that.
+ */
 export class HubClient {
-  constructor(getToken = () => null, { onUnauthorized = null } = {}) {
+  constructor(getToken = () => null, { onUnauthorized = null, refresh = null } = {}) {
     this.getToken = getToken;
     this.onUnauthorized = onUnauthorized;
+    this.refresh = refresh;
   }
 
-  headers(extra = {}) {
+  headers(extra = {}, token = null) {
     const headers = { Accept: FHIR_JSON, ...extra };
-    const token = this.getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
     return headers;
   }
 
   /** Send a request and return the parsed JSON body (or null when there is none). */
-  async request(method, url, { body = undefined, headers = {}, raw = false } = {}) {
-    const init = { method, headers: this.headers(headers) };
+  async request(method, url, { body = undefined, headers = {}, raw = false } = {}, retried = false) {
+    const token = await this.getToken();
+    const init = { method, headers: this.headers(headers, token) };
     if (body instanceof FormData || body instanceof Blob) {
       init.body = body;
     } else if (body !== undefined) {
@@ -56,6 +62,9 @@ export class HubClient {
       response = await fetch(url, init);
     } catch (err) {
       throw new HubError(0, `No contact with the hub: ${err.message}`);
+    }
+    if (response.status === 401 && token && !retried && this.refresh && await this.refresh(token)) {
+      return this.request(method, url, { body, headers, raw }, true);
     }
     if (raw) return response;
     const text = await response.text();

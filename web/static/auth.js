@@ -1,9 +1,25 @@
 // Log a person in with SMART App Launch from the browser: a public client with PKCE (S256).
 // The hub's pages are ordinary SMART apps of the hub; the token lives in sessionStorage, so it
 // dies with the tab, and nothing but the authorization server ever sees who logged in.
+// Access tokens are short-lived; the refresh token (offline_access) renews them shortly before
+// they expire, once however many requests ask, so a long wait or chat needs no new login.
 // https://hl7.org/fhir/smart-app-launch/app-launch.html
+// https://hl7.org/fhir/smart-app-launch/app-launch.html#step-7-app-uses-a-refresh-token-to-obtain-a-new-access-token
 
 const PENDING = "ingang.auth.pending";
+// Refresh this long before expiry, or a fifth of the lifetime when tokens live under five minutes.
+const MAX_MARGIN_MS = 60_000;
+// The token endpoint's answers that mean the login is over, not that the hub was briefly away.
+const REFUSALS = new Set(["invalid_grant", "invalid_client", "unauthorized_client"]);
+const ENDED = {
+  sv: "Du har loggats ut eftersom inloggningen inte gäller längre. Logga in igen för att fortsätta.",
+  en: "You have been logged out because your login is no longer valid. Log in again to continue.",
+};
+// One refresh per login at a time, however many requests and sockets ask: the hub rotates the
+// refresh token, so a second request with the same one would look like theft and end the login.
+const refreshing = new Map();
+// When each access token this page holds expires, by this browser's clock (sockets renew by it).
+const expiries = new Map();
 
 function b64url(bytes) {
   let text = "";
@@ -26,25 +42,81 @@ export async function discover() {
   return response.json();
 }
 
-/** One page's login: a client id, the scopes it asks for, and where the hub sends the browser back. */
+/** Return the time before expiry at which a token with this lifetime is refreshed. */
+function marginFor(lifetimeMs) {
+  return Math.min(MAX_MARGIN_MS, lifetimeMs / 5);
+}
+
+/** Return when a stored token response expires and when it is due for refresh (this browser's clock). */
+function timesOf(token) {
+  return { expiresAt: token.expires_at, refreshAt: token.expires_at - marginFor((token.expires_in || 300) * 1000) };
+}
+
+function remember(token) {
+  if (token && token.access_token) expiries.set(token.access_token, timesOf(token));
+  return token;
+}
+
+/**
+ * Return when an access token expires and when it is due for refresh, in this browser's
+ * clock; the token's own claims (the hub's clock) for a token this page did not get itself.
+ */
+export function tokenTimes(accessToken) {
+  const known = expiries.get(accessToken);
+  if (known) return known;
+  const { exp, iat } = claimsOf(accessToken || "");
+  if (typeof exp !== "number") return null;
+  const lifetime = (exp - (typeof iat === "number" ? iat : exp - 300)) * 1000;
+  return { expiresAt: exp * 1000, refreshAt: exp * 1000 - marginFor(lifetime) };
+}
+
+function inPageLanguage(texts) {
+  return document.documentElement.lang === "en" ? texts.en : texts.sv;
+}
+
+/** Return the "you were logged out" text in the page's language. */
+export function sessionEndedText() {
+  return inPageLanguage(ENDED);
+}
+
+/** The hub refused to renew the login: the person must log in again. */
+export class SessionEnded extends Error {
+  constructor(hubSays = "") {
+    super(sessionEndedText());
+    this.name = "SessionEnded";
+    this.hubSays = hubSays;
+  }
+}
+
+/**
+ * One page's login: a client id, the scopes it asks for, and where the hub sends the browser back.
+ * `onEnded(error)` hears when the hub refuses to renew the login (a SessionEnded), after the
+ * token is gone, so the page can say so and offer to log in again.
+ */
 export class SmartSession {
-  constructor({ clientId, scope, redirectPath }) {
+  constructor({ clientId, scope, redirectPath, onEnded = null }) {
     this.clientId = clientId;
     this.scope = scope;
     this.redirectUri = new URL(redirectPath, location.origin).href;
     this.key = `ingang.auth.${clientId}`;
+    this.onEnded = onEnded;
   }
 
   /** Return the stored token response, or null when nobody is logged in here. */
   get token() {
     const raw = sessionStorage.getItem(this.key);
-    return raw ? JSON.parse(raw) : null;
+    return raw ? remember(JSON.parse(raw)) : null;
   }
 
   /** Return the access token while it is valid. */
   accessToken() {
     const token = this.token;
     return token && token.expires_at > Date.now() ? token.access_token : null;
+  }
+
+  /** Tell whether the token is within its refresh margin of expiry (or past it). */
+  needsRefresh(token = this.token) {
+    return Boolean(token) && Date.now() >= timesOf(token).refreshAt;
   }
 
   /** Send the browser to the hub's /authorize; `extra` adds parameters (launch, commission…). */
@@ -85,27 +157,33 @@ export class SmartSession {
     return true;
   }
 
-  /** Use the refresh token for a new access token; false when there is none or it is refused. */
-  async refresh() {
-    const token = this.token;
-    if (!token || !token.refresh_token) return false;
-    const config = await discover();
-    try {
-      await this.#tokenRequest(config.token_endpoint, new URLSearchParams({
-        grant_type: "refresh_token", refresh_token: token.refresh_token, client_id: this.clientId }));
-      return true;
-    } catch {
-      return false;
+  /**
+   * Use the refresh token for a new access token; true when one came. Callers that ask while a
+   * refresh is under way share it. When the hub refuses, the login ends (see `onEnded`); when
+   * it cannot be reached, the token is kept for the next try.
+   */
+  refresh() {
+    let running = refreshing.get(this.key);
+    if (!running) {
+      running = this.#refreshOnce().finally(() => refreshing.delete(this.key));
+      refreshing.set(this.key, running);
     }
+    return running;
+  }
+
+  /** Refresh after the hub refused `staleToken`, unless another caller already replaced it. */
+  async renew(staleToken) {
+    const token = this.token;
+    if (!token) return false;
+    if (token.access_token !== staleToken && token.expires_at > Date.now()) return true;
+    return this.refresh();
   }
 
   /** Return a valid access token, refreshing it when it is about to expire; null if logged out. */
   async freshToken() {
     const token = this.token;
     if (!token) return null;
-    if (token.expires_at - Date.now() < 60_000 && !(await this.refresh())) {
-      return this.accessToken();
-    }
+    if (this.needsRefresh(token)) await this.refresh();
     return this.accessToken();
   }
 
@@ -113,20 +191,46 @@ export class SmartSession {
     sessionStorage.removeItem(this.key);
   }
 
+  async #refreshOnce() {
+    const token = this.token;
+    if (!token || !token.refresh_token) return false;
+    let endpoint = token.token_endpoint;
+    try {
+      endpoint = endpoint || (await discover()).token_endpoint;
+    } catch {
+      return false;
+    }
+    try {
+      await this.#tokenRequest(endpoint, new URLSearchParams({
+        grant_type: "refresh_token", refresh_token: token.refresh_token, client_id: this.clientId }));
+      return true;
+    } catch (err) {
+      if (!err.refused) return false;
+      // Logged out in this tab before anyone hears of it, so nobody retries with the spent token.
+      this.logout();
+      if (this.onEnded) this.onEnded(new SessionEnded(err.message));
+      return false;
+    }
+  }
+
   async #tokenRequest(endpoint, body) {
     const response = await fetch(endpoint, {
       method: "POST", body, headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error_description || data.error || `Token request failed (${response.status})`);
+    if (!response.ok) {
+      const err = new Error(data.error_description || data.error || `Token request failed (${response.status})`);
+      err.refused = REFUSALS.has(data.error);
+      throw err;
+    }
     const previous = this.token || {};
-    const token = { ...data, expires_at: Date.now() + (data.expires_in || 300) * 1000 };
+    const token = { ...data, expires_at: Date.now() + (data.expires_in || 300) * 1000, token_endpoint: endpoint };
     // A refresh answer may leave out the launch context; keep what the first login gave.
     for (const key of ["patient", "encounter", "fhirUser", "id_token"]) {
       if (token[key] === undefined && previous[key] !== undefined) token[key] = previous[key];
     }
     sessionStorage.setItem(this.key, JSON.stringify(token));
-    return token;
+    return remember(token);
   }
 }
 
