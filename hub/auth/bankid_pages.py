@@ -11,6 +11,7 @@ https://developers.bankid.com/how-to-guides/qr-code
 from __future__ import annotations
 
 import html
+import io
 from typing import Any
 
 import segno
@@ -71,8 +72,15 @@ def _address(request: Request) -> str:
 
 
 def qr_svg(data: str) -> str:
-    """Return the QR code as SVG markup, black on white with the quiet zone BankID's apps need."""
-    return str(segno.make(data, error="l").svg_inline(scale=5, border=4, dark="#000", light="#fff"))
+    """Return the QR code as an SVG document, black on white with the quiet zone BankID's apps need.
+
+    A document of its own, with the SVG namespace: served as image/svg+xml, markup for inlining
+    (which leaves the namespace out) is not an image to a browser, and the QR code never shows.
+    """
+    out = io.BytesIO()
+    segno.make(data, error="l").save(out, kind="svg", xmldecl=False, svgns=True, nl=False, scale=5, border=4,
+                                     dark="#000", light="#fff")
+    return out.getvalue().decode("utf-8")
 
 
 def render_page(state: PageState, lang: str) -> str:
