@@ -1,10 +1,13 @@
 """Serve the citizen's BankID login page: the animated QR code, the app link, the messages, cancel.
 
-Plain HTML in Swedish (English with `?lang=en`), readable without scripts: without JavaScript
-the page reloads itself every two seconds, and each load collects once and draws a fresh QR
-code; with JavaScript a few lines swap the QR image every second and poll the status every two
-seconds, as BankID's guidelines ask. The flow itself is `adapters.idp.bankid.browser`; this
-module only turns its `PageState` into HTML, JSON, an SVG and redirects.
+Plain HTML in Swedish, or English with `?lang=en` or the language the citizen chose on the
+citizen pages (the `ingang_lang` cookie they set before sending the browser here), dressed in
+the citizen pages' stylesheet so the login looks part of the service. Readable without scripts:
+without JavaScript the page reloads itself every two seconds, and each load collects once and
+draws a fresh QR code; with JavaScript a few lines swap the QR image every second and poll the
+status every two seconds, as BankID's guidelines ask. The flow itself is
+`adapters.idp.bankid.browser`; this module only turns its `PageState` into HTML, JSON, an SVG
+and redirects.
 https://developers.bankid.com/how-to-guides/qr-code
 """
 
@@ -23,6 +26,11 @@ from starlette.routing import Route
 from adapters.idp.bankid.browser import BankIdBrowserLogin, PageState
 
 BANKID_PAGE_PATH = "/auth/bankid"
+# Set by the citizen pages (web/citizen/app.js) when they send the browser to log in.
+LANG_COOKIE = "ingang_lang"
+STYLESHEET = "/web/static/base.css"
+OTHER_LANGUAGE = {"sv": ("en", "In English"), "en": ("sv", "På svenska")}
+RELOAD_WITHOUT_SCRIPTS = "<noscript><meta http-equiv='refresh' content='2'></noscript>"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TEXT = {
     "sv": {"title": "Logga in med BankID", "qr": "QR-kod att läsa av med BankID-appen",
@@ -63,7 +71,8 @@ PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": (
 
 
 def _lang(request: Request) -> str:
-    return "en" if request.query_params.get("lang", "").lower().startswith("en") else "sv"
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE, "")
+    return "en" if asked.lower().startswith("en") else "sv"
 
 
 def _address(request: Request) -> str:
@@ -83,34 +92,43 @@ def qr_svg(data: str) -> str:
     return out.getvalue().decode("utf-8")
 
 
+def _head(title: str, lang: str, extra: str = "") -> str:
+    return (f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{title}</title><link rel='stylesheet' href='{STYLESHEET}'>{extra}</head>")
+
+
+def _language_link(lang: str) -> str:
+    other, name = OTHER_LANGUAGE[lang]
+    return f"<p><a href='{BANKID_PAGE_PATH}?lang={other}' lang='{other}'>{name}</a></p>"
+
+
 def render_page(state: PageState, lang: str) -> str:
     """Return the HTML of the pending or failed page."""
     t = TEXT[lang]
     message = html.escape(state.message.text(lang))
-    head = (f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{t['title']}</title>")
-    forms = (f"<form method='post' action='{BANKID_PAGE_PATH}/cancel?lang={lang}'>"
-             f"<button type='submit'>{t['cancel']}</button></form>")
+    cancel = (f"<form method='post' action='{BANKID_PAGE_PATH}/cancel?lang={lang}'>"
+              f"<button type='submit' class='secondary full'>{t['cancel']}</button></form>")
     if state.status == "failed":
-        return (f"{head}</head><body><main><h1>{t['failed']}</h1>"
-                f"<p id='message' role='alert'>{message}</p>"
+        return (f"{_head(t['failed'], lang)}<body><main><section class='card stack'><h1>{t['failed']}</h1>"
+                f"<p id='message' class='notice error' role='alert'>{message}</p>"
                 f"<form method='post' action='{BANKID_PAGE_PATH}/retry?lang={lang}'>"
-                f"<button type='submit'>{t['retry']}</button></form>{forms}</main></body></html>")
+                f"<button type='submit' class='full'>{t['retry']}</button></form>{cancel}"
+                f"{_language_link(lang)}</section></main></body></html>")
     base = BANKID_PAGE_PATH
-    return (f"{head}<noscript><meta http-equiv='refresh' content='2'></noscript></head><body><main>"
-            f"<h1>{t['title']}</h1>"
-            f"<p id='message' role='status' aria-live='polite'>{message}</p>"
+    return (f"{_head(t['title'], lang, RELOAD_WITHOUT_SCRIPTS)}<body><main><section class='card stack'><h1>{t['title']}</h1>"
+            f"<p id='message' class='notice' role='status' aria-live='polite'>{message}</p>"
             f"<p>{t['scan']}</p>"
             f"<img id='qr' src='{base}/qr.svg' alt='{t['qr']}' width='200' height='200'>"
-            f"<p><a id='open-app' href='{html.escape(state.app_link)}'>{t['open']}</a></p>{forms}"
-            f"<script src='{base}/page.js'></script></main></body></html>")
+            f"<p><a id='open-app' class='button secondary full' href='{html.escape(state.app_link)}'>{t['open']}</a></p>"
+            f"{cancel}{_language_link(lang)}<script src='{base}/page.js'></script></section></main></body></html>")
 
 
 def _gone_page(state: PageState, lang: str) -> HTMLResponse:
     t = TEXT[lang]
-    body = (f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>{t['failed']}</title>"
-            f"<main><h1>{t['failed']}</h1><p role='alert'>{html.escape(state.message.text(lang))}</p></main></html>")
+    body = (f"{_head(t['failed'], lang)}<body><main><section class='card stack'><h1>{t['failed']}</h1>"
+            f"<p class='notice error' role='alert'>{html.escape(state.message.text(lang))}</p>"
+            "</section></main></body></html>")
     return HTMLResponse(body, status_code=400, headers=PAGE_HEADERS)
 
 

@@ -77,13 +77,16 @@ export class CitizenApp {
     this.strings.switcher($("lang"));
     this.strings.onChange(() => this.rerender());
     this.bind();
+    let refused = null;
     try {
       await this.session.completeLogin();
     } catch (err) {
-      this.fail(err, "error.login");
+      refused = err;
     }
     window.addEventListener("hashchange", () => this.route());
     await this.route();
+    // Said after drawing the start, which clears old errors: a cancelled login must be explained.
+    if (refused) this.fail(refused, "error.login");
   }
 
   bind() {
@@ -94,6 +97,10 @@ export class CitizenApp {
       const choice = document.querySelector("input[name=who]:checked").value;
       sessionStorage.setItem(CHOICE_KEY, choice);
       this.ended = null;
+      // Keep the language across the login's round trip, also when it came as ?lang= (not remembered
+      // by itself), and let the hub's own login pages (BankID) speak it: hub/auth/bankid_pages.py.
+      this.strings.use(this.strings.lang);
+      document.cookie = `ingang_lang=${this.strings.lang}; path=/auth; SameSite=Lax`;
       this.session.login().catch((err) => this.fail(err));
     });
     $("logout").addEventListener("click", () => { location.hash = ""; this.loggedOut(); });

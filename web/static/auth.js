@@ -11,6 +11,10 @@ const PENDING = "ingang.auth.pending";
 const MAX_MARGIN_MS = 60_000;
 // The token endpoint's answers that mean the login is over, not that the hub was briefly away.
 const REFUSALS = new Set(["invalid_grant", "invalid_client", "unauthorized_client"]);
+const DENIED = {
+  sv: "Inloggningen avbröts eller godkändes inte. Du kan försöka igen.",
+  en: "The login was cancelled or not approved. You can try again.",
+};
 const ENDED = {
   sv: "Du har loggats ut eftersom inloggningen inte gäller längre. Logga in igen för att fortsätta.",
   en: "You have been logged out because your login is no longer valid. Log in again to continue.",
@@ -146,7 +150,11 @@ export class SmartSession {
     sessionStorage.removeItem(PENDING);
     // The code is single-use: take it out of the address bar and the history at once.
     history.replaceState(null, "", location.pathname + ((pending && pending.returnHash) || ""));
-    if (query.has("error")) throw new Error(query.get("error_description") || query.get("error"));
+    if (query.has("error")) {
+      const said = query.get("error_description") || query.get("error");
+      // access_denied is the person's own cancel (or the hub's no): say so in their language.
+      throw new Error(query.get("error") === "access_denied" ? `${inPageLanguage(DENIED)} (${said})` : said);
+    }
     if (!pending || pending.state !== query.get("state") || pending.clientId !== this.clientId) {
       throw new Error("The login answer does not belong to this page; start the login again");
     }
