@@ -143,18 +143,26 @@ export class EncounterSocket {
    * Send a frame; resolves with the hub's ack, rejects with its error. While the socket
    * reconnects the frame waits for it a little; a token past expiry is renewed first.
    */
-  async send(frame) {
-    if (this.stopped) throw new Error("Not connected");
+  send(frame) {
+    if (this.stopped) return Promise.reject(new Error("Not connected"));
     const times = tokenTimes(this.token);
-    if (this.ws && this.ws.readyState === WebSocket.OPEN && times && Date.now() >= times.expiresAt) {
-      await this.renew();
-    }
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await this.#whenOpen();
+    const expired = Boolean(times) && Date.now() >= times.expiresAt;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && !expired) return this.#sendNow(frame);
+    return this.#sendLater(frame, expired);
+  }
+
+  #sendNow(frame) {
     const ref = `r${this.nextRef++}`;
     return new Promise((resolve, reject) => {
       this.pending.set(ref, { resolve, reject });
       this.ws.send(JSON.stringify({ ...frame, ref }));
     });
+  }
+
+  async #sendLater(frame, expired) {
+    if (expired && this.ws && this.ws.readyState === WebSocket.OPEN) await this.renew();
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await this.#whenOpen();
+    return this.#sendNow(frame);
   }
 
   #whenOpen() {
