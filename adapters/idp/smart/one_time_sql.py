@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Engine, Index, String, Table, Text, del
 from sqlalchemy.exc import IntegrityError
 
 from adapters.idp.smart.one_time import key_hash
+from adapters.idp.writing import read_then_write
 from fhir_api.store.schema import metadata
 
 one_time_entries = Table(
@@ -54,7 +55,7 @@ class SqlOneTimeStore:
         """Return the value and delete it, or None if it is unknown, taken or expired."""
         hashed = key_hash(kind, key)
         table = one_time_entries
-        with self.engine.begin() as conn:
+        with read_then_write(self.engine) as conn:
             row = conn.execute(select(table.c.value, table.c.expires_at).where(table.c.key_hash == hashed)).first()
             if row is None:
                 return None

@@ -18,6 +18,7 @@ from sqlalchemy import Column, DateTime, Engine, Index, String, Table, Text, del
 from sqlalchemy.engine import RowMapping
 
 from adapters.idp.tokens.refresh import REUSED, RefreshGrant, RefreshTokenError, check_usable
+from adapters.idp.writing import read_then_write
 from fhir_api.store.schema import metadata
 
 refresh_tokens = Table(
@@ -82,7 +83,7 @@ class SqlRefreshTokenStore:
     def use(self, token_hash: str, *, now: datetime) -> RefreshGrant:
         """Mark the token used and return its grant; on reuse, revoke its family and raise."""
         stamp = _naive(now)
-        with self.engine.begin() as conn:
+        with read_then_write(self.engine) as conn:
             row = conn.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
                                ).mappings().first()
             grant = check_usable(None if row is None else _row_to_grant(row), now=now)
