@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -169,12 +170,24 @@ def assert_no_tracebacks(log: Path) -> None:
     assert "Traceback" not in text, f"the hub logged errors during the tests:\n{tail(log, 80)}"
 
 
+def _choose(browser: httpx.Client, location: str, choice: str) -> str:
+    """On the hub's choice page, press the button whose text is `choice`; return where it leads."""
+    page = browser.get(location)
+    assert page.status_code == 200, page.text
+    keys = {text: key for key, text in re.findall(r"value='(\d+)'[^>]*>([^<]+)</button>", page.text)}
+    assert choice in keys, f"{choice!r} is not offered; the page offers {sorted(keys)}"
+    chosen = browser.post(location, data={"choice": keys[choice]})
+    assert chosen.status_code == 303, chosen.text
+    return str(chosen.headers["location"])
+
+
 def authorization_code_token(base_url: str, client_id: str, principal_claim: dict[str, Any], scope: str,
-                             redirect_uri: str, aud: str) -> dict[str, Any]:
+                             redirect_uri: str, aud: str, choice: str = "Mig själv") -> dict[str, Any]:
     """Log a person in as an app does (authorize with PKCE, the dev login, the code for a token).
 
     Returns the token response. Each redirect is followed from where the hub sent it, and the
-    last must come back to the app's redirect URI with a code.
+    last must come back to the app's redirect URI with a code. Where the hub asks whom the person
+    acts as, `choice` is the button pressed (by default a parent acts for themselves).
     """
     verifier = secrets.token_urlsafe(48)
     with httpx.Client(base_url=base_url, follow_redirects=False, timeout=30.0) as browser:
@@ -185,10 +198,13 @@ def authorization_code_token(base_url: str, client_id: str, principal_claim: dic
         chosen = browser.get(start.headers["location"], params={"principal": json.dumps(principal_claim)})
         assert chosen.status_code == 302, chosen.text
         location = chosen.headers["location"]
-        if not location.startswith(redirect_uri):
+        if not location.startswith(redirect_uri) and not location.endswith("/auth/choose"):
             back = browser.get(location)
             assert back.status_code == 302, back.text
             location = back.headers["location"]
+        if location.endswith("/auth/choose"):
+            # A parent, or a clinician with several commissions: the hub asks whom they act as.
+            location = _choose(browser, location, choice)
         assert location.startswith(redirect_uri), location
         answer = parse_qs(urlsplit(location).query)
         assert "code" in answer, answer
