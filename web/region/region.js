@@ -18,7 +18,11 @@ class RegionPage {
   constructor(strings) {
     this.strings = strings;
     this.session = new SmartSession({ clientId: CLIENT_ID, scope: SCOPE, redirectPath: "/web/region/" });
-    this.api = new HubClient(() => this.session.accessToken(), { onUnauthorized: () => this.loggedOut() });
+    // Each request asks for a fresh token, so an administrator who leaves the page open can go on.
+    this.api = new HubClient(() => this.session.freshToken(), {
+      refresh: (stale) => this.session.renew(stale),
+      onUnauthorized: () => this.loggedOut(),
+    });
     this.figures = null;
   }
 
@@ -36,12 +40,14 @@ class RegionPage {
     } catch (err) {
       this.fail(err);
     }
-    if (!this.session.accessToken()) {
+    // After a reload the access token may have expired while the login still holds: refresh it.
+    const token = await this.session.freshToken();
+    if (!token) {
       this.show("login");
       return;
     }
     this.show("figures");
-    const principal = claimsOf(this.session.accessToken()).ingang_principal || {};
+    const principal = claimsOf(token).ingang_principal || {};
     const query = new URLSearchParams(location.search);
     const today = new Date();
     $("region").value = query.get("region") || (principal.commission || {}).care_provider_hsa_id || principal.region || "";

@@ -46,7 +46,9 @@ export class VideoCall {
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        await this.sendFrame({ type: "offer", sdp: pc.localDescription.sdp });
+        // Name the description by what it is: when an offer arrived while this was queued, the
+        // description made here is an answer, and calling it an offer broke the call.
+        await this.sendFrame({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
       } catch (err) {
         console.warn("offer failed", err);
       } finally {
@@ -86,10 +88,13 @@ export class VideoCall {
       const collision = frame.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
+      // An answer to an offer already answered (both sides' descriptions crossed) changes nothing.
+      if (frame.type === "answer" && pc.signalingState !== "have-local-offer") return;
       await pc.setRemoteDescription({ type: frame.type, sdp: frame.sdp });
       if (frame.type === "offer") {
         await pc.setLocalDescription();
-        await this.sendFrame({ type: "answer", sdp: pc.localDescription.sdp });
+        const local = pc.localDescription;
+        await this.sendFrame({ type: local.type, sdp: local.sdp });
       }
     } else if (frame.type === "ice-candidate") {
       try {

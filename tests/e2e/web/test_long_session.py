@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hub.web_wiring import CITIZEN_CLIENT_ID, CLINICIAN_CLIENT_ID
+from hub.web_wiring import CITIZEN_CLIENT_ID, CLINICIAN_CLIENT_ID, REGION_CLIENT_ID
 from tests.conftest import BACKENDS
 from tests.e2e.web.conftest import (
     GUARDIAN,
@@ -41,6 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TOKEN_SECONDS = 8
 SESSION_KEY = f"ingang.auth.{CITIZEN_CLIENT_ID}"
 WORKSPACE_KEY = f"ingang.auth.{CLINICIAN_CLIENT_ID}"
+REGION_KEY = f"ingang.auth.{REGION_CLIENT_ID}"
 UNIT = "SE2321000000-DIG1"  # a demo unit (adapters/idp/dev/people.py)
 # The scopes the pages ask for (web/citizen/app.js, web/clinician/app.js).
 CITIZEN_SCOPE = "openid fhirUser launch/patient patient/*.cruds offline_access"
@@ -228,4 +229,26 @@ def test_long_session__the_workspace_outlives_its_token_and_a_reload(
 
     assert traffic.refreshes and set(traffic.refreshes) == {200}, traffic.refreshes
     assert stored_token(page, WORKSPACE_KEY)["access_token"] != first["access_token"]
+    assert not page.locator("#error").is_visible()
+
+
+def test_long_session__the_statistics_page_outlives_its_token_and_a_reload(
+        clinician_page: Any, web_hub: WebHub) -> None:
+    page = clinician_page
+    traffic = Traffic(page)
+    page.goto(web_hub.url("/web/region/"))
+    page.get_by_role("button", name="Logga in").click()
+    page.get_by_role("button", name="Alva Admin", exact=True).click()
+    page.locator("#summary h2", has_text="Region Demo Norr").wait_for()
+
+    first = stored_token(page, REGION_KEY)
+    wait_until_expired(page, first)
+    page.get_by_role("button", name="Visa").click()
+    page.locator("#status", has_text="ärenden").wait_for()
+    wait_until_expired(page, stored_token(page, REGION_KEY))
+    page.reload()
+    page.locator("#summary h2", has_text="Region Demo Norr").wait_for()
+
+    assert len(traffic.refreshes) >= 2 and set(traffic.refreshes) == {200}, traffic.refreshes
+    assert not traffic.unauthorized, traffic.unauthorized
     assert not page.locator("#error").is_visible()
