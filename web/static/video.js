@@ -1,7 +1,10 @@
 // A WebRTC video call between the two parties of an encounter, signalled over its live socket.
 // "Perfect negotiation": either side may start, and when both offer at once the polite side
-// (the citizen) yields, so the call connects whoever presses the button first.
+// (the citizen) yields, so the call connects whoever presses the button first; the polite side
+// also waits a moment before offering, so that joining a call just offered causes no collision.
 // https://www.w3.org/TR/webrtc/#perfect-negotiation-example
+
+const POLITE_WAIT_MS = 1000;
 
 export class VideoCall {
   /**
@@ -20,6 +23,7 @@ export class VideoCall {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.incoming = null;   // an offer that came before this side joined
+    this.early = [];        // the ICE candidates that came with it, applied once it is answered
   }
 
   get active() { return this.pc !== null; }
@@ -35,14 +39,23 @@ export class VideoCall {
     this.onState("calling");
     if (this.incoming) {
       const offer = this.incoming;
+      const early = this.early;
       this.incoming = null;
+      this.early = [];
       await this.signal(offer);
+      // Dropping these left only the other side's checks to find a path, and some calls never connected.
+      for (const candidate of early) await this.signal(candidate);
     }
   }
 
   connection() {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     pc.addEventListener("negotiationneeded", async () => {
+      // The polite side (the citizen) gives an offer already on its way a moment to arrive:
+      // after a collision, Chromium's rolled-back side sometimes gathered no ICE candidates
+      // again and the call never connected. Joining an offered call then needs no offer of its own.
+      if (this.polite) await new Promise((resolve) => setTimeout(resolve, POLITE_WAIT_MS));
+      if (pc !== this.pc || pc.signalingState !== "stable") return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
@@ -73,13 +86,17 @@ export class VideoCall {
   async signal(frame) {
     if (frame.type === "hang-up") {
       this.incoming = null;
+      this.early = [];
       this.hangUp(false);
       return;
     }
     if (!this.pc) {
       if (frame.type === "offer") {
         this.incoming = frame;
+        this.early = [];
         this.onState("incoming");
+      } else if (frame.type === "ice-candidate" && this.incoming) {
+        this.early.push(frame);
       }
       return;
     }
