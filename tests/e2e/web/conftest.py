@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,16 +70,23 @@ class WebHub:
 @pytest.fixture(scope="session", params=BACKENDS)
 def web_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
     """Start the hub with access control, demo data and the dev login; stop it after the session."""
-    workdir = tmp_path_factory.mktemp(f"web-{request.param}")
-    with backend_database(request.param, workdir / "hub.db", "ingang_e2e_web") as url:
+    with running_web_hub(request.param, tmp_path_factory.mktemp(f"web-{request.param}")) as hub:
+        yield hub
+
+
+@contextmanager
+def running_web_hub(backend: str, workdir: Path, **settings: str) -> Iterator[WebHub]:
+    """Run a hub with access control, demo data and the dev login, plus `settings` (INGANG_* variables)."""
+    with backend_database(backend, workdir / "hub.db", "ingang_e2e_web") as url:
         migrate(url)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        env = hub_env(url, INGANG_ACCESS_CONTROL="true", INGANG_DEMO_DATA="true", INGANG_BASE_URL=f"{base_url}/fhir")
+        env = hub_env(url, INGANG_ACCESS_CONTROL="true", INGANG_DEMO_DATA="true", INGANG_BASE_URL=f"{base_url}/fhir",
+                      **settings)
         log = workdir / "hub.log"
         proc = start_hub(env, port, log)
         try:
-            yield WebHub(request.param, base_url)
+            yield WebHub(backend, base_url)
         finally:
             stop_process(proc)
         assert_no_tracebacks(log)

@@ -21,8 +21,14 @@ import pytest
 from adapters.idp.bankid import OrderScript
 from adapters.idp.bankid.messages import failed_message, pending_message
 from tests.conftest import BACKENDS
-from tests.e2e.web.conftest import STEP_TIMEOUT_MS, Shots, WebHub, assert_accessible, current_view
-from tests.e2e.web.hubs import running_web_hub
+from tests.e2e.web.conftest import (
+    STEP_TIMEOUT_MS,
+    Shots,
+    WebHub,
+    assert_accessible,
+    current_view,
+    running_web_hub,
+)
 from tests.fixtures.bankid.certs import make_pki
 from tests.fixtures.bankid.harness import ServerBackend, ServerProcess, running_server
 

@@ -30,8 +30,8 @@ from tests.e2e.web.conftest import (
     clinician_principal,
     log_in_as_parent_for_child,
     log_in_with_dev_login,
+    running_web_hub,
 )
-from tests.e2e.web.hubs import running_web_hub
 from tests.e2e.web.test_citizen import start_case_for_child
 from tests.e2e.web.test_clinician import _clinician_page, case_unit, log_in_to_workspace
 from tests.processes import authorization_code_token
