@@ -10,7 +10,6 @@ https://hl7.org/fhir/smart-app-launch/app-launch.html#obtain-authorization-code
 from __future__ import annotations
 
 import html
-from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,11 +19,11 @@ from starlette.routing import Route
 from adapters.idp.smart.authorize import AuthorizeError, finish_choice, login_options
 from adapters.idp.smart.choice import LoginOption
 from adapters.idp.smart.services import CHOOSE_PATH, AuthServices
+from hub.auth.forms import read_form
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": (
     "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
-MAX_FORM_BYTES = 4096
 TEXT = {
     "sv": {"title": "Vem gäller det?", "staff_title": "Välj uppdrag",
            "lead": "Du kan söka vård för dig själv eller för ett barn du är vårdnadshavare för.",
@@ -99,12 +98,10 @@ def choice_routes(services: AuthServices, login_cookie: str) -> list[Route]:
 
     async def choose(request: Request) -> Response:
         lang = _lang(request)
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_FORM_BYTES:
-                return _gone(lang)
-        key = dict(parse_qsl(raw.decode("utf-8", "replace"))).get("choice", "")
+        try:
+            key = (await read_form(request)).get("choice", "")
+        except ValueError:
+            return _gone(lang)
         try:
             url = await run_in_threadpool(finish_choice, services, request.cookies.get(login_cookie), key)
         except AuthorizeError as exc:

@@ -36,43 +36,13 @@ from adapters.idp.smart.token import token_response
 from fhir_api.outcomes import BadRequest, FhirError, internal_error
 from hub.auth.choice_page import choice_routes
 from hub.auth.dev_login_page import dev_login_page
+from hub.auth.forms import read_body, read_form, single
 
 log = logging.getLogger("ingang.auth")
 LOGIN_COOKIE = "ingang_login"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Browser apps fetch discovery, keys and tokens cross-origin (SMART public clients).
 OPEN = {"Access-Control-Allow-Origin": "*"}
-MAX_BODY_BYTES = 64 * 1024
-
-
-class DuplicateParameter(ValueError):
-    """A parameter sent twice, which RFC 6749 §3.1 forbids."""
-
-
-def _single(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        if name in out:
-            raise DuplicateParameter(f"parameter {name!r} was sent more than once")
-        out[name] = value
-    return out
-
-
-async def _body(request: Request) -> bytes:
-    # Every body here is a handful of parameters; refuse to buffer megabytes from anyone.
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise ValueError(f"the body is over {MAX_BODY_BYTES} bytes")
-    return raw
-
-
-async def _form(request: Request) -> dict[str, str]:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        raise ValueError("the body must be application/x-www-form-urlencoded")
-    return _single(parse_qsl((await _body(request)).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _error_page(error: str, description: str, status: int = 400) -> HTMLResponse:
@@ -105,7 +75,7 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
     async def authorize(request: Request) -> Response:
         status = 303 if request.method == "POST" else 302
         try:
-            params = await _form(request) if request.method == "POST" else _single(request.query_params.multi_items())
+            params = await read_form(request) if request.method == "POST" else single(request.query_params.multi_items())
         except ValueError as exc:
             return _error_page("invalid_request", str(exc))
         try:
@@ -121,7 +91,7 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
     async def callback(request: Request) -> Response:
         status = 303 if request.method == "POST" else 302
         try:
-            params = await _form(request) if request.method == "POST" else _single(request.query_params.multi_items())
+            params = await read_form(request) if request.method == "POST" else single(request.query_params.multi_items())
         except ValueError as exc:
             return _error_page("invalid_request", str(exc))
         login_id = request.cookies.get(LOGIN_COOKIE)
@@ -141,7 +111,7 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
         authorization = request.headers.get("authorization")
         try:
             try:
-                form = await _form(request)
+                form = await read_form(request)
             except ValueError as exc:
                 raise OAuthError("invalid_request", str(exc)) from None
             body = await run_in_threadpool(token_response, services, form, authorization)
@@ -187,12 +157,12 @@ def build_routes(services: AuthServices, *, dev_login: bool) -> list[Route]:
 async def _launch_body(request: Request) -> dict[str, Any]:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        raw = await _body(request)
+        raw = await read_body(request)
     except ValueError as exc:
         raise BadRequest(f"The launch request is too large: {exc}") from None
     try:
         if media == "application/x-www-form-urlencoded":
-            return _single(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            return single(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON or form data: {exc}") from None
